@@ -1,0 +1,57 @@
+"""Defaults shared by every config; each config file changes only what differs."""
+
+import ml_collections
+
+
+def base() -> ml_collections.ConfigDict:
+  c = ml_collections.ConfigDict()
+  c.seed = 0
+  c.family = ""
+
+  c.data = ml_collections.ConfigDict()
+  c.data.name = "mnist"
+  c.data.source = "tfds"      # tfds | idx | embedded  (see gm/data/mnist.py)
+  c.data.dir = ""             # directory of the idx files (source=idx)
+  c.data.tfds_data_dir = ""   # TFDS data_dir ('' = TFDS default)
+  c.data.binarize = False
+  c.data.num_train = 0        # 0 = all
+  c.data.num_test = 0
+
+  c.model = ml_collections.ConfigDict()
+  c.model.conv_transpose_impl = "auto"  # auto | native | subpixel
+
+  c.loss = ml_collections.ConfigDict()
+
+  c.optim = ml_collections.ConfigDict()
+  c.optim.name = "adam"
+  c.optim.lr = 1e-3
+  c.optim.b1 = 0.9
+  c.optim.b2 = 0.999
+  c.optim.schedule = "constant"  # constant | cosine | warmup_cosine
+  c.optim.warmup_steps = 0
+  c.optim.grad_clip = 0.0
+
+  c.train = ml_collections.ConfigDict()
+  c.train.batch_size = 32
+  c.train.num_epochs = 10
+  c.train.checkpoint_every = 1   # epochs
+  c.train.keep_checkpoints = 0   # 0 = keep the whole history
+  c.train.eval_every = 1         # epochs
+  c.train.epoch_driver = "auto"  # auto | loop | scan
+  c.train.progress = True
+  c.train.tensorboard = True
+
+  c.eval = ml_collections.ConfigDict()
+  c.eval.batch_size = 500
+  return c
+
+
+def shrink_for_smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """A tiny variant that trains in seconds on a CPU with no network."""
+  c.data.source = "embedded"
+  c.data.num_train = 512
+  c.data.num_test = 256
+  c.train.num_epochs = 2
+  c.train.batch_size = 32
+  c.eval.batch_size = 128
+  return c

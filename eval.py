@@ -1,0 +1,59 @@
+r"""Draws plots and computes metrics from a run directory.
+
+  python eval.py <command> --workdir <dir> [--step N|latest] [options]
+  python eval.py all --workdir runs/quickstart      # every plot for the run's family
+  python eval.py --help                             # lists the commands
+
+Files go into <dir>/eval/; their paths are printed.
+"""
+
+import argparse
+import sys
+
+from gm import cli
+from gm.commands import COMMANDS, RunContext
+
+# What `all` runs, per family (each command's own defaults).
+ALL = {"ae": ["latent-space", "latent-grid", "interpolate", "reconstructions", "loss-curves",
+              "evolution", "elbo"],
+       "vae": ["latent-space", "latent-grid", "interpolate", "reconstructions", "samples",
+               "loss-curves", "evolution", "elbo"]}
+
+
+def parser() -> argparse.ArgumentParser:
+  p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  sub = p.add_subparsers(dest="command", metavar="command", required=True)
+  for name in COMMANDS.names() + ["all"]:
+    cmd = COMMANDS.get(name) if name != "all" else None
+    sp = sub.add_parser(name, help=cmd.help if cmd else "every command for the run's family")
+    sp.add_argument("--workdir", required=True)
+    sp.add_argument("--step", default="latest", help="checkpoint step or 'latest'")
+    sp.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    if cmd:
+      cmd.add_args(sp)
+  return p
+
+
+def run(args) -> None:
+  ctx = RunContext(args.workdir, args.step)
+  if args.command == "all":
+    names = ALL.get(ctx.config.family, ["loss-curves", "evolution"])
+    defaults = {n: parser().parse_args([n, "--workdir", args.workdir]) for n in names}
+    for n in names:
+      _run_one(ctx, n, defaults[n])
+  else:
+    _run_one(ctx, args.command, args)
+
+
+def _run_one(ctx, name, args):
+  cmd = COMMANDS.get(name)
+  if cmd.families:
+    ctx.require(*cmd.families)
+  for path in cmd.run(ctx, args):
+    print(path)
+
+
+if __name__ == "__main__":
+  cli.setup_logging()
+  a = parser().parse_args()
+  sys.exit(cli.run_main(lambda: run(a), a.debug))

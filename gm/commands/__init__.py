@@ -1,0 +1,11 @@
+"""eval.py commands: each loads what it needs from a run directory and writes files.
+
+A command is a function (ctx: RunContext, args) -> list of written paths,
+registered with its argparse options. Commands are thin: figures live in
+`gm.plots`, model logic in the families.
+"""
+
+from gm.commands.base import COMMANDS, Command, RunContext
+from gm.commands import autoencoders, generic  # noqa: F401  (register commands)
+
+__all__ = ["COMMANDS", "Command", "RunContext"]

@@ -1,0 +1,103 @@
+"""Run context (config, data, checkpoint) shared by eval commands, and their registry."""
+
+import dataclasses
+import functools
+import json
+import os
+from typing import Callable, List, Optional
+
+import jax
+import ml_collections
+
+from gm import checkpoint, config_utils, data as gm_data, loop
+from gm.errors import UserError
+from gm.registry import Registry
+
+COMMANDS = Registry("eval command")
+
+
+@dataclasses.dataclass
+class Command:
+  """An eval command: `run(ctx, args) -> paths`; `add_args(parser)` declares its options."""
+  run: Callable
+  add_args: Callable = lambda parser: None
+  help: str = ""
+  families: tuple = ()  # Empty: every family.
+
+
+def command(name: str, help: str, families=(), args: Callable = lambda p: None):
+  def wrap(fn):
+    COMMANDS.register(name)(Command(fn, args, help, tuple(families)))
+    return fn
+  return wrap
+
+
+class RunContext:
+  """Lazily loads what a command needs from a run directory."""
+
+  def __init__(self, workdir: str, step: str = "latest"):
+    self.workdir = os.path.abspath(workdir)
+    cfg_path = os.path.join(self.workdir, "config.json")
+    if not os.path.exists(cfg_path):
+      raise UserError(f"{self.workdir} holds no gm run (no config.json); pass the --workdir "
+                      "given to train.py")
+    with open(cfg_path) as f:
+      self.config = config_utils.from_dict(json.load(f))
+    self._step_arg = step
+    self.out_dir = os.path.join(self.workdir, "eval")
+
+  @functools.cached_property
+  def dataset(self) -> gm_data.Dataset:
+    return gm_data.load(self.config.data)
+
+  @functools.cached_property
+  def _built(self):
+    family, run, _ = loop.build(self.config, self.dataset)
+    ckpt = checkpoint.Checkpointer(self.workdir, create=False)
+    step = ckpt.resolve(self._step_arg)
+    run, meta = ckpt.restore(step, run)
+    ckpt.close()
+    return family, run, step, meta
+
+  @property
+  def family(self):
+    return self._built[0]
+
+  @property
+  def state(self):
+    """The family's model state at the chosen checkpoint."""
+    return self._built[1].model
+
+  @property
+  def step(self) -> int:
+    return self._built[2]
+
+  def path(self, name: str, ext: str = "png", step: Optional[int] = None) -> str:
+    """<workdir>/eval/<name>_step<N>.<ext>."""
+    step = self.step if step is None else step
+    return os.path.join(self.out_dir, f"{name}_step{step}.{ext}")
+
+  def require(self, *families: str) -> None:
+    if self.config.family not in families:
+      raise UserError(f"this command needs a {' or '.join(families)} run; "
+                      f"{self.workdir} is a {self.config.family} run")
+
+  def key(self, seed: int) -> jax.Array:
+    return jax.random.PRNGKey(seed)
+
+
+def write_json(path: str, obj) -> str:
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  with open(path, "w") as f:
+    json.dump(obj, f, indent=2)
+  return path
+
+
+def parse_floats(text: str, n: int, name: str) -> List[float]:
+  try:
+    values = [float(v) for v in text.split(",")]
+  except ValueError:
+    values = []
+  if len(values) != n:
+    raise UserError(f"--{name} needs {n} comma-separated numbers, got {text!r}")
+  return values

@@ -1,0 +1,47 @@
+"""eval.py commands for every family: loss curves and the evolution GIF."""
+
+import glob
+import json
+import os
+
+from gm import plots
+from gm.commands.base import command
+from gm.errors import UserError
+
+
+def read_metrics(workdir: str):
+  """Records of metrics.jsonl; a corrupt line is an error naming the line."""
+  path = os.path.join(workdir, "metrics.jsonl")
+  if not os.path.exists(path):
+    raise UserError(f"{path} does not exist; train first")
+  records = []
+  with open(path) as f:
+    for i, line in enumerate(f, 1):
+      if line.strip():
+        try:
+          records.append(json.loads(line))
+        except json.JSONDecodeError:
+          raise UserError(f"{path} line {i} is not JSON; fix or remove that line") from None
+  return records
+
+
+@command("loss-curves", "training and test metrics over epochs from metrics.jsonl",
+         args=lambda p: p.add_argument("--keys", default="", help="comma-separated metric names "
+                                       "(default: every train/ and test/ metric)"))
+def loss_curves(ctx, args):
+  records = read_metrics(ctx.workdir)
+  keys = args.keys.split(",") if args.keys else sorted(
+      {k for r in records for k in r if k.startswith(("train/", "test/"))})
+  if not keys:
+    raise UserError("metrics.jsonl has no train/ or test/ metrics yet")
+  path = os.path.join(ctx.out_dir, "loss_curves.png")
+  return [plots.curves(records, keys, path, title=f"{ctx.config.family}: {ctx.workdir}")]
+
+
+@command("evolution", "the per-checkpoint sample grids as an animated GIF",
+         args=lambda p: p.add_argument("--ms", type=int, default=400, help="ms per frame"))
+def evolution(ctx, args):
+  frames = sorted(glob.glob(os.path.join(ctx.workdir, "samples", "step_*.png")))
+  if not frames:
+    raise UserError(f"no sample grids in {ctx.workdir}/samples; train first")
+  return [plots.save_gif(frames, os.path.join(ctx.out_dir, "evolution.gif"), args.ms)]

@@ -1,0 +1,16 @@
+"""Model families: what makes an AE, a VAE, ... a trainable thing.
+
+A family is a class built from the run config. It owns its state layout and
+its pure step functions; it never writes files (the loop and eval commands do).
+"""
+
+from gm.families.base import FAMILIES, Family, TrainState
+from gm.families import autoencoders  # noqa: F401  (registers "ae", "vae")
+
+
+def get(config) -> Family:
+  """Builds the family named `config.family` for this config."""
+  return FAMILIES.get(config.family)(config)
+
+
+__all__ = ["FAMILIES", "Family", "TrainState", "get"]

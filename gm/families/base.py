@@ -1,0 +1,62 @@
+"""The interface every model family implements, and the shared train state."""
+
+from typing import Any, Dict, Tuple
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import ml_collections
+from flax.training import train_state
+
+from gm.registry import Registry
+
+FAMILIES = Registry("model family")
+
+Batch = Dict[str, jnp.ndarray]
+Metrics = Dict[str, jnp.ndarray]
+
+
+class TrainState(train_state.TrainState):
+  """Flax TrainState plus batch-norm statistics (an empty dict when unused)."""
+  batch_stats: Any = flax.struct.field(default_factory=dict)
+
+
+class Family:
+  """Base class of model families.
+
+  Subclasses implement `init`, `train_step`, `eval_step`, `monitor_inputs` and
+  `monitor_images`; the training loop and eval commands only use these.
+
+  Attributes:
+    config: the full run config (read-only).
+    total_steps: optimizer steps of the whole run (for schedules); set by the loop.
+  """
+
+  def __init__(self, config: ml_collections.ConfigDict):
+    self.config = config
+    self.total_steps = 0
+
+  def init(self, key: jax.Array, batch: Batch) -> Any:
+    """Returns the initial state pytree for an example batch."""
+    raise NotImplementedError
+
+  def train_step(self, state: Any, batch: Batch, key: jax.Array) -> Tuple[Any, Metrics]:
+    """One optimizer update. Pure: (state, batch, key) -> (state, scalar metrics)."""
+    raise NotImplementedError
+
+  def eval_step(self, state: Any, batch: Batch, key: jax.Array) -> Metrics:
+    """Per-example test metrics [B] for one batch; the loop averages them."""
+    raise NotImplementedError
+
+  def monitor_inputs(self, key: jax.Array, test: Batch) -> Dict[str, Any]:
+    """Fixed inputs (latents, test images, ...) drawn once and saved with the run."""
+    raise NotImplementedError
+
+  def monitor_images(self, state: Any, inputs: Dict[str, Any]) -> jnp.ndarray:
+    """Images [N, H, W, C] in [0, 1] drawn from the fixed inputs, one grid per checkpoint."""
+    raise NotImplementedError
+
+  @property
+  def grid_columns(self) -> int:
+    """Columns of the monitoring grid."""
+    return 8

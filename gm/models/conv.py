@@ -1,0 +1,63 @@
+"""Convolutional encoder and decoder of the TensorFlow "Convolutional VAE" tutorial.
+
+Encoder: conv 32 3x3 stride 2 (valid), ReLU; conv 64 3x3 stride 2 (valid), ReLU;
+flatten; dense to `features` (2*latent for a VAE: mean and log-variance, no
+activation; latent for an AE). Decoder: dense 7*7*32, ReLU; reshape; transposed
+convs 64 and 32 3x3 stride 2 'same' with ReLU; transposed conv 3x3 stride 1 to
+the image channels, returning logits.
+"""
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax.numpy as jnp
+
+from gm.models.layers import ConvTranspose
+
+
+class ConvEncoder(nn.Module):
+  """Image [B, H, W, C] (+ optional condition [B, K]) -> features [B, features].
+
+  Attributes:
+    features: output size.
+    channels: filters of the stride-2 convs.
+  """
+  features: int
+  channels: Sequence[int] = (32, 64)
+
+  @nn.compact
+  def __call__(self, x: jnp.ndarray, cond: jnp.ndarray = None) -> jnp.ndarray:
+    for c in self.channels:
+      x = nn.relu(nn.Conv(c, (3, 3), strides=(2, 2), padding="VALID")(x))
+    x = x.reshape(x.shape[0], -1)  # [B, h*w*c]
+    if cond is not None:
+      x = jnp.concatenate([x, cond], axis=-1)
+    return nn.Dense(self.features)(x)
+
+
+class ConvDecoder(nn.Module):
+  """Latent [B, D] (+ optional condition [B, K]) -> logits [B, H, W, C].
+
+  Attributes:
+    start: spatial size after the dense layer (7 for 28x28 outputs).
+    start_channels: channels after the dense layer.
+    channels: filters of the stride-2 transposed convs.
+    out_channels: image channels.
+    conv_transpose_impl: lowering of the transposed convs (see `ConvTranspose`).
+  """
+  start: int = 7
+  start_channels: int = 32
+  channels: Sequence[int] = (64, 32)
+  out_channels: int = 1
+  conv_transpose_impl: str = "auto"
+
+  @nn.compact
+  def __call__(self, z: jnp.ndarray, cond: jnp.ndarray = None) -> jnp.ndarray:
+    if cond is not None:
+      z = jnp.concatenate([z, cond], axis=-1)
+    x = nn.relu(nn.Dense(self.start * self.start * self.start_channels)(z))
+    x = x.reshape(-1, self.start, self.start, self.start_channels)
+    for c in self.channels:
+      x = nn.relu(ConvTranspose(c, (3, 3), (2, 2), impl=self.conv_transpose_impl)(x))
+    return ConvTranspose(self.out_channels, (3, 3), (1, 1),
+                         impl=self.conv_transpose_impl)(x)

@@ -1,0 +1,34 @@
+"""Optax optimizers and learning-rate schedules built from a config group."""
+
+import ml_collections
+import optax
+
+from gm.registry import Registry
+
+OPTIMIZERS = Registry("optimizer")
+OPTIMIZERS.register("adam")(lambda lr, c: optax.adam(lr, b1=c.get("b1", 0.9), b2=c.get("b2", 0.999)))
+OPTIMIZERS.register("adamw")(lambda lr, c: optax.adamw(
+    lr, b1=c.get("b1", 0.9), b2=c.get("b2", 0.999), weight_decay=c.get("weight_decay", 1e-4)))
+OPTIMIZERS.register("sgd")(lambda lr, c: optax.sgd(lr, momentum=c.get("momentum", 0.0) or None))
+OPTIMIZERS.register("rmsprop")(lambda lr, c: optax.rmsprop(lr))
+
+
+def make_schedule(cfg: ml_collections.ConfigDict, total_steps: int) -> optax.Schedule:
+  """Learning rate per step: 'constant', 'cosine' or 'warmup_cosine'."""
+  name = cfg.get("schedule", "constant")
+  if name == "constant":
+    return optax.constant_schedule(cfg.lr)
+  if name == "cosine":
+    return optax.cosine_decay_schedule(cfg.lr, max(total_steps, 1))
+  if name == "warmup_cosine":
+    warmup = cfg.get("warmup_steps", 0)
+    return optax.warmup_cosine_decay_schedule(0.0, cfg.lr, warmup, max(total_steps, warmup + 1))
+  raise ValueError(f"unknown schedule {name!r}; valid names: constant, cosine, warmup_cosine")
+
+
+def make_optimizer(cfg: ml_collections.ConfigDict, total_steps: int) -> optax.GradientTransformation:
+  """An Optax transform from `cfg.name`, `cfg.lr`, `cfg.schedule` and extras."""
+  tx = OPTIMIZERS.get(cfg.name)(make_schedule(cfg, total_steps), cfg)
+  if cfg.get("grad_clip", 0.0):
+    tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip), tx)
+  return tx

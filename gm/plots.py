@@ -1,0 +1,128 @@
+"""One function per figure. Each writes a PNG (or GIF) and returns its path."""
+
+import os
+from typing import Dict, List, Optional, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  pylint: disable=g-import-not-at-top
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
+
+def _ensure_dir(path: str) -> str:
+  os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+  return path
+
+
+def tile(images: np.ndarray, cols: int, pad: int = 1) -> np.ndarray:
+  """[N, H, W, C] in [0, 1] -> one uint8 image [rows*(H+pad)+pad, cols*(W+pad)+pad, C]."""
+  images = np.clip(np.asarray(images, np.float32), 0.0, 1.0)
+  n, h, w, c = images.shape
+  cols = max(1, min(cols, n))
+  rows = -(-n // cols)
+  out = np.ones((rows * (h + pad) + pad, cols * (w + pad) + pad, c), np.float32)
+  for i, img in enumerate(images):
+    r, q = divmod(i, cols)
+    out[pad + r * (h + pad):pad + r * (h + pad) + h, pad + q * (w + pad):pad + q * (w + pad) + w] = img
+  return (out * 255).round().astype(np.uint8)
+
+
+def save_grid(images: np.ndarray, path: str, cols: int = 8, title: Optional[str] = None,
+              scale: int = 3) -> str:
+  """Writes images [N, H, W, C] in [0, 1] as a grid PNG, upscaled by `scale`."""
+  grid = tile(images, cols)
+  img = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid)
+  img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+  if title:
+    fig_h = img.height + 24
+    canvas = Image.new(img.mode, (img.width, fig_h), 255 if img.mode == "L" else (255, 255, 255))
+    canvas.paste(img, (0, 24))
+    from PIL import ImageDraw  # pylint: disable=g-import-not-at-top
+    ImageDraw.Draw(canvas).text((4, 4), title, fill=0 if img.mode == "L" else (0, 0, 0))
+    img = canvas
+  img.save(_ensure_dir(path))
+  return path
+
+
+def save_gif(frames: Sequence[str], path: str, duration_ms: int = 400) -> str:
+  """Assembles PNG files into an animated GIF (last frame held longer)."""
+  images = [Image.open(f).convert("RGB") for f in frames]
+  durations = [duration_ms] * (len(images) - 1) + [duration_ms * 4]
+  images[0].save(_ensure_dir(path), save_all=True, append_images=images[1:],
+                 duration=durations, loop=0)
+  return path
+
+
+def latent_scatter(z: np.ndarray, labels: np.ndarray, path: str, std: Optional[np.ndarray] = None,
+                   title: str = "") -> str:
+  """2-D codes coloured by digit with a legend; optional ±1 std error bars."""
+  fig, ax = plt.subplots(figsize=(7, 6))
+  cmap = plt.get_cmap("tab10")
+  for d in range(10):
+    sel = labels == d
+    if std is not None:
+      ax.errorbar(z[sel, 0], z[sel, 1], xerr=std[sel, 0], yerr=std[sel, 1], fmt="none",
+                  ecolor=cmap(d), alpha=0.15, linewidth=0.5)
+    ax.scatter(z[sel, 0], z[sel, 1], s=3, color=cmap(d), label=str(d))
+  ax.legend(markerscale=4, title="digit", loc="best", fontsize=8)
+  ax.set_xlabel("z[0]")
+  ax.set_ylabel("z[1]")
+  ax.set_title(title)
+  fig.tight_layout()
+  fig.savefig(_ensure_dir(path), dpi=120)
+  plt.close(fig)
+  return path
+
+
+def image_grid_axes(images: np.ndarray, path: str, extent, title: str = "") -> str:
+  """An n x n grid of decoded images [n, n, H, W, C] drawn over its latent box with axes."""
+  n = images.shape[0]
+  big = tile(images[::-1].reshape(-1, *images.shape[2:]), n, pad=0)  # Top row = largest z[1].
+  fig, ax = plt.subplots(figsize=(7, 7))
+  ax.imshow(big.squeeze(), cmap="gray", extent=extent, aspect="auto")
+  ax.set_xlabel("z[0]")
+  ax.set_ylabel("z[1]")
+  ax.set_title(title)
+  fig.tight_layout()
+  fig.savefig(_ensure_dir(path), dpi=120)
+  plt.close(fig)
+  return path
+
+
+def curves(records: List[Dict], keys: Sequence[str], path: str, x: str = "epoch",
+           title: str = "") -> str:
+  """Line plot of metric `keys` against `x` from metrics.jsonl records."""
+  fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.5), squeeze=False)
+  for ax, key in zip(axes[0], keys):
+    pts = [(r[x], r[key]) for r in records if key in r and x in r]
+    if pts:
+      ax.plot(*zip(*pts), marker=".")
+    ax.set_title(key)
+    ax.set_xlabel(x)
+    ax.grid(alpha=0.3)
+  fig.suptitle(title)
+  fig.tight_layout()
+  fig.savefig(_ensure_dir(path), dpi=110)
+  plt.close(fig)
+  return path
+
+
+class _NoBar:
+  def update(self, n=1):
+    pass
+
+  def set_postfix(self, *a, **k):
+    pass
+
+  def close(self):
+    pass
+
+
+def progress(total: int, initial: int = 0, enabled: bool = True):
+  """A tqdm progress bar with ETA (or a silent stand-in)."""
+  if not enabled:
+    return _NoBar()
+  from tqdm import tqdm  # pylint: disable=g-import-not-at-top
+  return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, smoothing=0.1)
