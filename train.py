@@ -21,6 +21,16 @@ flags.DEFINE_bool("debug", False, "Show tracebacks of user errors.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
+def parse_flags(argv):
+  """absl flag parsing with bad --config overrides as one-line errors."""
+  try:
+    return FLAGS(argv)
+  except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as e:
+    message = " ".join(str(e).replace("\\n", " ").replace("\\'", "'").split())
+    print(f"error: bad flag or config override: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -31,4 +41,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

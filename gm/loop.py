@@ -89,7 +89,7 @@ class EpochRunner:
     else:
       def epoch(run, data, idx):
         run, sums = step(run, None, data, idx[0])
-        return jax.lax.scan(lambda c, i: step(*c, data, i), (run, sums), idx[1:])[0]
+        return jax.lax.scan(lambda c, i: (step(*c, data, i), None), (run, sums), idx[1:])[0]
       self._epoch = jax.jit(epoch, donate_argnums=0)
 
   def __call__(self, run: RunState, data, epoch: int, on_step: Callable[[int], None] = None):
@@ -232,9 +232,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     The final RunState.
   """
   workdir = os.path.abspath(workdir)
-  prepare_workdir(config, workdir, allow_config_change)
-  dataset = gm_data.load(config.data)
+  dataset = gm_data.load(config.data)  # Validate everything before touching the workdir.
   _check_sizes(config, dataset)
+  prepare_workdir(config, workdir, allow_config_change)
   info = dataset.info
   log.info("data: %s from %s (%s): %d train / %d test", info["name"], info["source"],
            info.get("path", ""), info["num_train"], info["num_test"])

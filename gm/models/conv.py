@@ -14,6 +14,9 @@ import jax.numpy as jnp
 
 from gm.models.layers import ConvTranspose
 
+# Keras' default initializer, so the models match the TensorFlow tutorial.
+KERAS_INIT = nn.initializers.xavier_uniform()
+
 
 class ConvEncoder(nn.Module):
   """Image [B, H, W, C] (+ optional condition [B, K]) -> features [B, features].
@@ -28,11 +31,11 @@ class ConvEncoder(nn.Module):
   @nn.compact
   def __call__(self, x: jnp.ndarray, cond: jnp.ndarray = None) -> jnp.ndarray:
     for c in self.channels:
-      x = nn.relu(nn.Conv(c, (3, 3), strides=(2, 2), padding="VALID")(x))
+      x = nn.relu(nn.Conv(c, (3, 3), strides=(2, 2), padding="VALID", kernel_init=KERAS_INIT)(x))
     x = x.reshape(x.shape[0], -1)  # [B, h*w*c]
     if cond is not None:
       x = jnp.concatenate([x, cond], axis=-1)
-    return nn.Dense(self.features)(x)
+    return nn.Dense(self.features, kernel_init=KERAS_INIT)(x)
 
 
 class ConvDecoder(nn.Module):
@@ -55,9 +58,10 @@ class ConvDecoder(nn.Module):
   def __call__(self, z: jnp.ndarray, cond: jnp.ndarray = None) -> jnp.ndarray:
     if cond is not None:
       z = jnp.concatenate([z, cond], axis=-1)
-    x = nn.relu(nn.Dense(self.start * self.start * self.start_channels)(z))
+    x = nn.relu(nn.Dense(self.start * self.start * self.start_channels, kernel_init=KERAS_INIT)(z))
     x = x.reshape(-1, self.start, self.start, self.start_channels)
     for c in self.channels:
-      x = nn.relu(ConvTranspose(c, (3, 3), (2, 2), impl=self.conv_transpose_impl)(x))
-    return ConvTranspose(self.out_channels, (3, 3), (1, 1),
-                         impl=self.conv_transpose_impl)(x)
+      x = nn.relu(ConvTranspose(c, (3, 3), (2, 2), impl=self.conv_transpose_impl,
+                                  kernel_init=KERAS_INIT)(x))
+    return ConvTranspose(self.out_channels, (3, 3), (1, 1), impl=self.conv_transpose_impl,
+                         kernel_init=KERAS_INIT)(x)

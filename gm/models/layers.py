@@ -102,10 +102,11 @@ class ConvTranspose(nn.Module):
   use_bias: bool = True
   impl: str = "auto"
   dtype: jnp.dtype = None
+  kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
 
   @nn.compact
   def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
-    kernel = self.param("kernel", nn.initializers.lecun_normal(),
+    kernel = self.param("kernel", self.kernel_init,
                         (*self.kernel_size, x.shape[-1], self.features))
     dtype = self.dtype or x.dtype
     if resolve_impl(self.impl) == "subpixel" and tuple(self.strides) != (1, 1):

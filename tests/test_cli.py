@@ -1,0 +1,52 @@
+"""The command-line contract: config args, overrides, typos, eval errors."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from gm import config_utils
+from tests.conftest import ROOT, load_config
+
+
+def _run(*args, cwd=ROOT):
+  env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+  return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
+                        env=env, timeout=300)
+
+
+def test_parse_arg():
+  args = config_utils.parse_arg("smoke,latent=25", smoke=False, latent=2)
+  assert args.smoke is True and args.latent == 25
+  with pytest.raises(ValueError, match="unknown config arg 'z'"):
+    config_utils.parse_arg("z=3", smoke=False)
+
+
+def test_config_variants():
+  assert load_config("vae_mnist", "latent=25").model.latent_dim == 25
+  smoke = load_config("vae_mnist", "smoke")
+  assert smoke.data.source == "embedded" and smoke.train.num_epochs == 2
+  assert load_config("vae_mnist", "").data.source == "tfds"
+
+
+def test_resume_differences_ignore_epochs():
+  a = config_utils.to_dict(load_config("vae_mnist"))
+  b = config_utils.to_dict(load_config("vae_mnist"))
+  b["train"]["num_epochs"] = 50
+  b["optim"]["lr"] = 0.5
+  assert config_utils.differences(a, b) == ["optim.lr"]
+
+
+def test_typo_in_override_key_names_the_key(tmp_path):
+  r = _run("train.py", "--config", "configs/vae_mnist.py:smoke", "--workdir", str(tmp_path / "w"),
+           "--config.optim.lrr=0.1")
+  assert r.returncode != 0
+  assert "lrr" in r.stderr
+  assert not os.path.exists(tmp_path / "w")
+
+
+def test_eval_on_a_directory_without_a_run(tmp_path):
+  r = _run("eval.py", "samples", "--workdir", str(tmp_path))
+  assert r.returncode == 2
+  assert r.stderr.strip().splitlines()[-1].startswith("error:") and "no config.json" in r.stderr

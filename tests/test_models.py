@@ -1,0 +1,55 @@
+"""Layer equivalences, shapes and exact parameter counts."""
+
+import flax.linen as nn
+import jax
+import numpy as np
+import pytest
+
+from gm import families
+from gm.models import ConvTranspose
+from tests.conftest import load_config
+
+
+@pytest.mark.parametrize("kernel,stride,size", [(3, 2, 7), (4, 2, 8), (5, 2, 7), (4, 3, 5),
+                                                (2, 2, 3), (5, 1, 6)])
+def test_subpixel_conv_transpose_equals_flax(kernel, stride, size):
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, size, size + 1, 3))
+  ref = nn.ConvTranspose(4, (kernel, kernel), (stride, stride), padding="SAME")
+  params = ref.init(jax.random.PRNGKey(1), x)
+  ours = ConvTranspose(4, (kernel, kernel), (stride, stride), impl="subpixel")
+  # Same parameter tree, so checkpoints and counts do not depend on the lowering.
+  assert jax.tree.structure(ours.init(jax.random.PRNGKey(1), x)) == jax.tree.structure(params)
+  np.testing.assert_allclose(ours.apply(params, x), ref.apply(params, x), atol=1e-5)
+  native = ConvTranspose(4, (kernel, kernel), (stride, stride), impl="native")
+  np.testing.assert_allclose(native.apply(params, x), ref.apply(params, x), atol=1e-5)
+
+
+def _count(tree):
+  return sum(int(np.prod(v.shape)) for v in jax.tree.leaves(tree))
+
+
+@pytest.mark.parametrize("name,expected", [
+    # Encoder: conv 1->32 (320) + conv 32->64 (18,496) + dense 2304->4 (9,220) = 28,036.
+    # Decoder: dense 2->1568 (4,704) + convT 32->64 (18,496) + convT 64->32 (18,464)
+    #          + convT 32->1 (289) = 41,953.
+    ("vae_mnist", {"encoder": 28_036, "decoder": 41_953}),
+    # The AE's encoder emits 2 numbers instead of 4: dense 2304->2 = 4,610.
+    ("ae_mnist", {"encoder": 23_426, "decoder": 41_953}),
+])
+def test_autoencoder_parameter_counts_and_shapes(name, expected):
+  config = load_config(name, "")
+  family = families.get(config)
+  batch = {"image": np.zeros((3, 28, 28, 1), np.uint8), "label": np.zeros(3, np.int32)}
+  state = family.init(jax.random.PRNGKey(0), batch)
+  assert {k: _count(v) for k, v in state.params.items()} == expected
+  z = np.zeros((3, config.model.latent_dim), np.float32)
+  assert family.decode(state.params, z).shape == (3, 28, 28, 1)
+  codes, _ = family.embed(state.params, family.inputs(batch))
+  assert codes.shape == (3, 2)
+
+
+def test_unknown_family_lists_valid_names():
+  config = load_config("vae_mnist")
+  config.family = "diffusion"
+  with pytest.raises(ValueError, match="valid names: .*vae"):
+    families.get(config)

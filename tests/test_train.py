@@ -1,0 +1,112 @@
+"""End to end: training writes the run directory, eval writes plots, resume is exact."""
+
+import glob
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+
+from gm import checkpoint, loop
+from gm.errors import UserError
+from tests.conftest import load_config
+from tests.test_cli import _run
+
+
+def _leaves(run):
+  return [np.asarray(x) for x in jax.tree.leaves(run)]
+
+
+def test_cli_train_then_eval_all_writes_the_contracted_files(tmp_path):
+  wd = str(tmp_path / "vae")
+  r = _run("train.py", "--config", "configs/vae_mnist.py:smoke", "--workdir", wd,
+           "--config.train.progress=false")
+  assert r.returncode == 0, r.stderr[-2000:]
+  assert "from embedded" in r.stderr  # The log says which data was used.
+  config = json.load(open(os.path.join(wd, "config.json")))
+  assert config["data"]["source"] == "embedded" and config["family"] == "vae"
+  records = [json.loads(l) for l in open(os.path.join(wd, "metrics.jsonl"))]
+  assert [r["epoch"] for r in records] == [1, 2]
+  assert all(np.isfinite(r["test/elbo"]) and r["test/elbo"] < 0 for r in records)
+  assert glob.glob(os.path.join(wd, "tensorboard", "events.out.tfevents.*"))
+  steps = sorted(int(s) for s in os.listdir(os.path.join(wd, "checkpoints")))
+  assert steps == [0, 16, 32]  # Step 0 = the untrained model; 512 // 32 = 16 steps/epoch.
+  assert len(glob.glob(os.path.join(wd, "samples", "step_*.png"))) == 3
+
+  r = _run("eval.py", "all", "--workdir", wd)
+  assert r.returncode == 0, r.stderr[-2000:]
+  printed = r.stdout.split()
+  names = ["latent_space_step32.png", "latent_grid_step32.png", "interpolate_step32.png",
+           "reconstructions_step32.png", "samples_step32.png", "loss_curves.png",
+           "evolution.gif", "elbo_step32.json"]
+  for name in names:
+    path = os.path.join(wd, "eval", name)
+    assert path in printed and os.path.getsize(path) > (100 if name.endswith("json") else 1000), name
+  result = json.load(open(os.path.join(wd, "eval", "elbo_step32.json")))
+  assert result["test/iwae_k100"] >= result["test/elbo_mc"] - 1.0  # IWAE bound is tighter.
+
+  r = _run("eval.py", "samples", "--workdir", wd, "--step", "7")
+  assert r.returncode == 2 and "available: 0, 16, 32" in r.stderr
+  r = _run("eval.py", "latent-space", "--workdir", wd, "--step", "16", "--std")
+  assert r.returncode == 0 and r.stdout.strip().endswith("latent_space_step16.png")
+
+
+def test_resume_is_exact_and_checkpoints_round_trip(tmp_path, tiny_vae):
+  full = loop.train_and_evaluate(tiny_vae, str(tmp_path / "full"))
+
+  tiny_vae.train.num_epochs = 1
+  loop.train_and_evaluate(tiny_vae, str(tmp_path / "split"))
+  tiny_vae.train.num_epochs = 2  # Extending a run is allowed without a flag.
+  resumed = loop.train_and_evaluate(tiny_vae, str(tmp_path / "split"))
+  for a, b in zip(_leaves(full), _leaves(resumed)):
+    np.testing.assert_array_equal(a, b)
+
+  ckpt = checkpoint.Checkpointer(str(tmp_path / "full"), create=False)
+  assert ckpt.steps() == [0, 4, 8]
+  restored, meta = ckpt.restore(8, full)
+  assert meta["epoch"] == 2 and meta["data"]["source"] == "embedded"
+  for a, b in zip(_leaves(full), _leaves(restored)):
+    np.testing.assert_array_equal(a, b)
+  lines = open(tmp_path / "split" / "metrics.jsonl").read().splitlines()
+  assert [json.loads(l)["epoch"] for l in lines] == [1, 2]
+
+
+def test_changed_config_on_resume_needs_the_flag(tmp_path, tiny_vae):
+  tiny_vae.train.num_epochs = 1
+  wd = str(tmp_path / "run")
+  loop.train_and_evaluate(tiny_vae, wd)
+  before = open(os.path.join(wd, "config.json")).read()
+  tiny_vae.optim.lr = 0.5
+  with pytest.raises(UserError, match="optim.lr"):
+    loop.train_and_evaluate(tiny_vae, wd)
+  assert open(os.path.join(wd, "config.json")).read() == before
+  loop.train_and_evaluate(tiny_vae, wd, allow_config_change=True)
+  assert glob.glob(os.path.join(wd, "config.json.*.bak"))  # The old config is kept.
+
+
+def test_never_writes_into_a_foreign_directory_or_a_file(tmp_path, tiny_vae):
+  (tmp_path / "mine").mkdir()
+  (tmp_path / "mine" / "thesis.tex").write_text("precious")
+  with pytest.raises(UserError, match="not empty"):
+    loop.train_and_evaluate(tiny_vae, str(tmp_path / "mine"))
+  assert os.listdir(tmp_path / "mine") == ["thesis.tex"]
+  (tmp_path / "afile").write_text("x")
+  with pytest.raises(UserError, match="is a file"):
+    loop.train_and_evaluate(tiny_vae, str(tmp_path / "afile"))
+
+
+def test_ae_trains_and_draws_its_plots(tmp_path):
+  c = load_config("ae_mnist")
+  c.data.num_train, c.data.num_test, c.train.num_epochs = 256, 64, 1
+  c.train.progress = False
+  c.eval.batch_size = 32
+  loop.train_and_evaluate(c, str(tmp_path / "ae"))
+  from eval import parser, run  # pylint: disable=g-import-not-at-top
+  run(parser().parse_args(["all", "--workdir", str(tmp_path / "ae")]))
+  produced = sorted(os.listdir(tmp_path / "ae" / "eval"))
+  assert produced == sorted(["latent_space_step8.png", "latent_grid_step8.png",
+                             "interpolate_step8.png", "reconstructions_step8.png",
+                             "loss_curves.png", "evolution.gif", "elbo_step8.json"])
+  with pytest.raises(UserError, match="needs a vae run"):
+    run(parser().parse_args(["samples", "--workdir", str(tmp_path / "ae")]))
