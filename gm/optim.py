@@ -1,5 +1,7 @@
 """Optax optimizers and learning-rate schedules built from a config group."""
 
+import jax
+import jax.numpy as jnp
 import ml_collections
 import optax
 
@@ -32,3 +34,8 @@ def make_optimizer(cfg: ml_collections.ConfigDict, total_steps: int) -> optax.Gr
   if cfg.get("grad_clip", 0.0):
     tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip), tx)
   return tx
+
+
+def global_norm(tree) -> jnp.ndarray:
+  """L2 norm of all leaves of a pytree (gradient / parameter / update norms)."""
+  return jnp.sqrt(sum(jnp.sum(jnp.square(x.astype(jnp.float32))) for x in jax.tree.leaves(tree)))

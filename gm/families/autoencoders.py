@@ -12,7 +12,6 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
-import optax
 
 from gm import losses, models, optim
 from gm.data import to_float
@@ -93,7 +92,7 @@ class _AutoencoderBase(Family):
     (loss, metrics), grads = jax.value_and_grad(self.loss, has_aux=True)(
         state.params, batch, key)
     state = state.apply_gradients(grads=grads)
-    metrics["grad_norm"] = optax.tree_utils.tree_l2_norm(grads)
+    metrics["grad_norm"] = optim.global_norm(grads)
     return state, metrics
 
   def monitor_images(self, state: TrainState, inputs: Dict[str, Any]) -> jnp.ndarray:
