@@ -16,6 +16,13 @@ def _ensure_dir(path: str) -> str:
   return path
 
 
+def _save(fig, path: str, dpi: int = 120) -> str:
+  fig.tight_layout()
+  fig.savefig(_ensure_dir(path), dpi=dpi)
+  plt.close(fig)
+  return path
+
+
 def tile(images: np.ndarray, cols: int, pad: int = 1) -> np.ndarray:
   """[N, H, W, C] in [0, 1] -> one uint8 image [rows*(H+pad)+pad, cols*(W+pad)+pad, C]."""
   images = np.clip(np.asarray(images, np.float32), 0.0, 1.0)
@@ -67,13 +74,8 @@ def latent_scatter(z: np.ndarray, labels: np.ndarray, path: str, std: Optional[n
                   ecolor=cmap(d), alpha=0.15, linewidth=0.5)
     ax.scatter(z[sel, 0], z[sel, 1], s=3, color=cmap(d), label=str(d))
   ax.legend(markerscale=4, title="digit", loc="best", fontsize=8)
-  ax.set_xlabel("z[0]")
-  ax.set_ylabel("z[1]")
-  ax.set_title(title)
-  fig.tight_layout()
-  fig.savefig(_ensure_dir(path), dpi=120)
-  plt.close(fig)
-  return path
+  ax.set(xlabel="z[0]", ylabel="z[1]", title=title)
+  return _save(fig, path)
 
 
 def image_grid_axes(images: np.ndarray, path: str, extent, title: str = "") -> str:
@@ -82,20 +84,19 @@ def image_grid_axes(images: np.ndarray, path: str, extent, title: str = "") -> s
   big = tile(images[::-1].reshape(-1, *images.shape[2:]), n, pad=0)  # Top row = largest z[1].
   fig, ax = plt.subplots(figsize=(7, 7))
   ax.imshow(big.squeeze(), cmap="gray", extent=extent, aspect="auto")
-  ax.set_xlabel("z[0]")
-  ax.set_ylabel("z[1]")
-  ax.set_title(title)
-  fig.tight_layout()
-  fig.savefig(_ensure_dir(path), dpi=120)
-  plt.close(fig)
-  return path
+  ax.set(xlabel="z[0]", ylabel="z[1]", title=title)
+  return _save(fig, path)
 
 
 def curves(records: List[Dict], keys: Sequence[str], path: str, x: str = "epoch",
            title: str = "") -> str:
   """Line plot of metric `keys` against `x` from metrics.jsonl records."""
-  fig, axes = plt.subplots(1, len(keys), figsize=(4.5 * len(keys), 3.5), squeeze=False)
-  for ax, key in zip(axes[0], keys):
+  cols = min(4, len(keys))
+  rows = -(-len(keys) // cols)
+  fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.2 * rows), squeeze=False)
+  for ax in axes.flat[len(keys):]:
+    ax.axis("off")
+  for ax, key in zip(axes.flat, keys):
     pts = [(r[x], r[key]) for r in records if key in r and x in r]
     if pts:
       ax.plot(*zip(*pts), marker=".")
@@ -103,10 +104,7 @@ def curves(records: List[Dict], keys: Sequence[str], path: str, x: str = "epoch"
     ax.set_xlabel(x)
     ax.grid(alpha=0.3)
   fig.suptitle(title)
-  fig.tight_layout()
-  fig.savefig(_ensure_dir(path), dpi=110)
-  plt.close(fig)
-  return path
+  return _save(fig, path, dpi=110)
 
 
 class _NoBar:
@@ -125,4 +123,5 @@ def progress(total: int, initial: int = 0, enabled: bool = True):
   if not enabled:
     return _NoBar()
   from tqdm import tqdm  # pylint: disable=g-import-not-at-top
-  return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, smoothing=0.1)
+  return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, smoothing=0.1,
+              mininterval=1.0)
