@@ -84,3 +84,11 @@ def test_unknown_source_and_dataset_are_errors():
   config.data.name = "cifar"
   with pytest.raises(ValueError, match="valid names: mnist"):
     data.load(config.data)
+
+
+def test_tfds_source_reads_prepared_data():
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  with tfds.testing.mock_data(num_examples=7):
+    ds = mnist.load_tfds("")
+  assert ds.train["image"].shape == (7, 28, 28, 1) and ds.train["image"].dtype == np.uint8
+  assert ds.test["label"].dtype == np.int32 and ds.info["source"] == "tfds"

@@ -101,8 +101,10 @@ def _network_reachable(host: str = "storage.googleapis.com", timeout: float = 3.
 def load_tfds(data_dir: str) -> Dataset:
   import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
   data_dir = data_dir or None
+  source = lambda split, download: tfds.data_source("mnist", split=split, data_dir=data_dir,
+                                                    download=download)
   try:
-    sources = tfds.data_source("mnist", data_dir=data_dir, download=False)
+    source("train", False)
   except Exception:  # Not prepared yet: fetch it, failing fast when offline.
     if not _network_reachable():
       raise UserError("MNIST is not prepared in the TFDS data dir and the network is "
@@ -112,10 +114,10 @@ def load_tfds(data_dir: str) -> Dataset:
     except ImportError:
       raise UserError("preparing MNIST with tensorflow-datasets needs TensorFlow once "
                       "(pip install tensorflow-cpu); or " + ALTERNATIVES) from None
-    sources = tfds.data_source("mnist", data_dir=data_dir, download=True)
+    source("train", True)
   arrays = {}
-  for split, name in (("train", "train"), ("test", "test")):
-    src = sources[name]
+  for split in ("train", "test"):
+    src = source(split, False)
     records = [src[i] for i in range(len(src))]
     arrays[split] = {"image": np.stack([r["image"] for r in records]).astype(np.uint8),
                      "label": np.array([r["label"] for r in records], np.int32)}
