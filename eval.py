@@ -17,7 +17,9 @@ from gm.commands import COMMANDS, RunContext
 ALL = {"ae": ["latent-space", "latent-grid", "interpolate", "reconstructions", "loss-curves",
               "evolution", "elbo"],
        "vae": ["latent-space", "latent-grid", "interpolate", "reconstructions", "samples",
-               "loss-curves", "evolution", "elbo"]}
+               "loss-curves", "evolution", "elbo"],
+       "cvae": ["cvae-positions", "cvae-prior", "loss-curves", "evolution", "elbo", "cvae-score"],
+       "classifier": ["loss-curves"]}
 
 
 def parser() -> argparse.ArgumentParser:

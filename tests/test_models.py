@@ -11,7 +11,7 @@ from tests.conftest import load_config
 
 
 @pytest.mark.parametrize("kernel,stride,size", [(3, 2, 7), (4, 2, 8), (5, 2, 7), (4, 3, 5),
-                                                (2, 2, 3), (5, 1, 6)])
+                                                (2, 2, 3), (5, 1, 6), (3, 3, 5)])
 def test_subpixel_conv_transpose_equals_flax(kernel, stride, size):
   x = jax.random.normal(jax.random.PRNGKey(0), (2, size, size + 1, 3))
   ref = nn.ConvTranspose(4, (kernel, kernel), (stride, stride), padding="SAME")
@@ -35,16 +35,22 @@ def _count(tree):
     ("vae_mnist", {"encoder": 28_036, "decoder": 41_953}),
     # The AE's encoder emits 2 numbers instead of 4: dense 2304->2 = 4,610.
     ("ae_mnist", {"encoder": 23_426, "decoder": 41_953}),
+    # CVAE (42x42 canvas, condition of 12): the encoder's dense sees 7*7*64 + 12 = 3,148
+    # inputs (-> 4: 12,596); the decoder's dense sees 2 + 12 inputs (-> 1568: 23,520).
+    ("cvae_mnist", {"encoder": 31_412, "decoder": 60_769}),
 ])
 def test_autoencoder_parameter_counts_and_shapes(name, expected):
   config = load_config(name, "")
   family = families.get(config)
-  batch = {"image": np.zeros((3, 28, 28, 1), np.uint8), "label": np.zeros(3, np.int32)}
+  size = 42 if name == "cvae_mnist" else 28
+  batch = {"image": np.zeros((3, size, size, 1), np.uint8), "label": np.zeros(3, np.int32),
+           "cond": np.zeros((3, 12), np.float32)}
   state = family.init(jax.random.PRNGKey(0), batch)
   assert {k: _count(v) for k, v in state.params.items()} == expected
   z = np.zeros((3, config.model.latent_dim), np.float32)
-  assert family.decode(state.params, z).shape == (3, 28, 28, 1)
-  codes, _ = family.embed(state.params, family.inputs(batch))
+  cond = family.cond(batch)
+  assert family.decode(state.params, z, cond).shape == (3, size, size, 1)
+  codes, _ = family.embed(state.params, family.inputs(batch), cond)
   assert codes.shape == (3, 2)
 
 

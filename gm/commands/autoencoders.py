@@ -133,8 +133,8 @@ def samples(ctx, args):
   return [plots.save_grid(imgs, ctx.path("samples"), cols=8)]
 
 
-@command("elbo", "test ELBO and importance-weighted k-sample bound (VAE); reconstruction "
-         "errors (AE); written as JSON", AE_FAMILIES,
+@command("elbo", "test ELBO and importance-weighted k-sample bound (VAE, CVAE); "
+         "reconstruction errors (AE); written as JSON", AE_FAMILIES + ("cvae",),
          lambda p: (p.add_argument("--k", type=int, default=100, help="IWAE samples"),
                     p.add_argument("--num", type=int, default=0, help="test images (0 = all)"),
                     p.add_argument("--seed", type=int, default=0)))
@@ -151,12 +151,12 @@ def elbo(ctx, args):
     for k, v in step_fn(state, batch, jax.random.fold_in(key, i)).items():
       sums[k] = sums.get(k, 0.0) + float(jnp.sum(v))
   result = {"step": ctx.step, "num_test": num, **{f"test/{k}": v / num for k, v in sums.items()}}
-  if ctx.config.family == "vae" and args.k > 0:
+  if ctx.config.family in ("vae", "cvae") and args.k > 0:
     iwae = jax.jit(family.iwae, static_argnums=4)
     total = 0.0
     for i, batch in enumerate(batches):
-      x = family.inputs(batch)
-      total += float(jnp.sum(iwae(state.params, x, None, jax.random.fold_in(key, 10**6 + i), args.k)))
+      total += float(jnp.sum(iwae(state.params, family.inputs(batch), family.cond(batch),
+                                  jax.random.fold_in(key, 10**6 + i), args.k)))
     result[f"test/iwae_k{args.k}"] = total / num
   print(json.dumps(result, indent=2))
   return [write_json(ctx.path("elbo", "json"), result)]

@@ -1,6 +1,6 @@
 """Dataset registry: names -> loaders returning plain numpy arrays plus metadata."""
 
 from gm.data.core import DATASETS, Dataset, load, to_float
-from gm.data import mnist  # noqa: F401  (registers "mnist")
+from gm.data import canvas, mnist  # noqa: F401  (register "mnist", "mnist_canvas")
 
 __all__ = ["DATASETS", "Dataset", "load", "to_float"]

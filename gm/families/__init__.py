@@ -5,7 +5,7 @@ its pure step functions; it never writes files (the loop and eval commands do).
 """
 
 from gm.families.base import FAMILIES, Family, TrainState
-from gm.families import autoencoders  # noqa: F401  (registers "ae", "vae")
+from gm.families import autoencoders, classifier  # noqa: F401  (register families)
 
 
 def get(config) -> Family:

@@ -12,6 +12,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 
 from gm import losses, models, optim
 from gm.data import to_float
@@ -24,11 +25,16 @@ class AutoencoderNet(nn.Module):
   enc_features: int
   out_channels: int = 1
   start: int = 7
+  encoder_strides: Tuple[int, ...] = (2, 2)
+  encoder_padding: str = "VALID"
+  decoder_strides: Tuple[int, ...] = (2, 2)
   conv_transpose_impl: str = "auto"
 
   def setup(self):
-    self.encoder = models.ConvEncoder(self.enc_features)
-    self.decoder = models.ConvDecoder(start=self.start, out_channels=self.out_channels,
+    self.encoder = models.ConvEncoder(self.enc_features, strides=self.encoder_strides,
+                                      padding=self.encoder_padding)
+    self.decoder = models.ConvDecoder(start=self.start, strides=self.decoder_strides,
+                                      out_channels=self.out_channels,
                                       conv_transpose_impl=self.conv_transpose_impl)
 
   def encode(self, x, cond=None):
@@ -54,6 +60,9 @@ class _AutoencoderBase(Family):
     self.net = AutoencoderNet(
         latent_dim=m.latent_dim, enc_features=m.latent_dim * self.enc_multiplier,
         out_channels=m.get("out_channels", 1), start=m.get("start", 7),
+        encoder_strides=tuple(m.get("encoder_strides", (2, 2))),
+        encoder_padding=m.get("encoder_padding", "VALID"),
+        decoder_strides=tuple(m.get("decoder_strides", (2, 2))),
         conv_transpose_impl=m.get("conv_transpose_impl", "auto"))
 
   def inputs(self, batch: Batch) -> jnp.ndarray:
@@ -186,3 +195,28 @@ class VAE(_AutoencoderBase):
 
   def monitor_images(self, state, inputs):
     return self.images(state.params, inputs["z"])
+
+
+@FAMILIES.register("cvae")
+class CVAE(VAE):
+  """Conditional VAE: encoder and decoder both see the condition `batch['cond']`.
+
+  The encoder concatenates it after the conv stack, the decoder with z.
+  """
+
+  def cond(self, batch):
+    return batch["cond"]
+
+  def monitor_inputs(self, key, test):
+    """One fixed z per digit row; the 9 cells along each row."""
+    from gm.data.canvas import condition  # pylint: disable=g-import-not-at-top
+    z = jax.random.normal(key, (10, self.latent_dim))
+    labels, cells = np.repeat(np.arange(10), 9), np.tile(np.arange(9), 10)
+    return {"z": np.repeat(np.asarray(z), 9, axis=0), "cond": condition(labels, cells)}
+
+  def monitor_images(self, state, inputs):
+    return self.images(state.params, inputs["z"], inputs["cond"])
+
+  @property
+  def grid_columns(self):
+    return 9

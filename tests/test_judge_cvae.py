@@ -1,0 +1,104 @@
+"""The MNIST judge and its distances, the 3x3 canvas, and the conditional VAE end to end."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from gm import data, loop
+from gm.commands.cvae import crop_cells, ink_per_cell
+from gm.data import canvas
+from gm.metrics import frechet_distance, kernel_distance, load_judge
+from tests.conftest import load_config
+
+
+def test_frechet_distance_matches_an_eigenvalue_computation():
+  rng = np.random.default_rng(0)
+  a = rng.normal(size=(400, 5)) @ rng.normal(size=(5, 5))
+  b = rng.normal(loc=0.5, size=(300, 5)) @ rng.normal(size=(5, 5))
+  mu1, mu2 = a.mean(0), b.mean(0)
+  s1, s2 = np.cov(a.T), np.cov(b.T)
+  # Tr((S1 S2)^1/2) = sum of square roots of the (real, non-negative) eigenvalues of S1 S2.
+  tr_sqrt = np.sqrt(np.clip(np.linalg.eigvals(s1 @ s2).real, 0, None)).sum()
+  expected = ((mu1 - mu2) ** 2).sum() + np.trace(s1) + np.trace(s2) - 2 * tr_sqrt
+  assert frechet_distance(a, b) == pytest.approx(expected, rel=1e-6)
+  assert frechet_distance(a, a) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_kernel_distance_matches_a_direct_double_sum():
+  rng = np.random.default_rng(1)
+  x, y = rng.normal(size=(30, 4)), rng.normal(loc=0.3, size=(30, 4))
+  k = lambda u, v: (u @ v / 4 + 1) ** 3
+  m = len(x)
+  xx = sum(k(x[i], x[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+  yy = sum(k(y[i], y[j]) for i in range(m) for j in range(m) if i != j) / (m * (m - 1))
+  xy = sum(k(x[i], y[j]) for i in range(m) for j in range(m)) / m ** 2
+  mean, std = kernel_distance(x, y, subsets=3, subset_size=m)
+  assert mean == pytest.approx(xx + yy - 2 * xy, rel=1e-9) and std < 1e-9
+
+
+@pytest.fixture(scope="module")
+def judge_dir(tmp_path_factory):
+  """A judge trained for 2 epochs on 2,048 embedded digits (a few seconds)."""
+  c = load_config("classifier_mnist", "smoke")
+  c.train.progress, c.train.tensorboard = False, False
+  wd = str(tmp_path_factory.mktemp("judge") / "run")
+  loop.train_and_evaluate(c, wd)
+  return wd
+
+
+def test_judge_separates_real_halves_from_noise(judge_dir):
+  judge = load_judge(judge_dir)
+  ds = data.load(load_config("vae_mnist", "smoke").data)
+  x = ds.test["image"].astype(np.float32) / 255
+  out = judge(x)
+  assert (out["labels"] == ds.test["label"]).mean() > 0.8
+  halves = judge.distances(x[:128], x[128:])
+  noise = judge.distances(np.random.default_rng(0).uniform(size=x[:128].shape), x[128:])
+  assert halves["frechet"] < 0.2 * noise["frechet"]
+  assert halves["kid"] < 0.1 * noise["kid"]
+
+
+def test_canvas_places_digits_in_their_cell_with_the_right_condition():
+  rng = np.random.default_rng(0)
+  split = {"image": rng.integers(1, 256, (6, 28, 28, 1)).astype(np.uint8),
+           "label": np.arange(6, dtype=np.int32)}
+  out = canvas.make_canvases(split, placements=3, seed=7)
+  assert out["image"].shape == (18, 42, 42, 1) and out["cond"].shape == (18, 12)
+  again = canvas.make_canvases(split, placements=3, seed=7)
+  np.testing.assert_array_equal(out["cell"], again["cell"])
+  assert not np.array_equal(out["cell"], canvas.make_canvases(split, 3, seed=8)["cell"])
+  small = canvas.shrink(split["image"])
+  for i in range(18):
+    r, c = divmod(int(out["cell"][i]), 3)
+    img = out["image"][i, ..., 0]
+    np.testing.assert_array_equal(img[14 * r:14 * r + 14, 14 * c:14 * c + 14], small[i // 3])
+    assert img.sum() == small[i // 3].sum()                 # nothing outside the cell
+    expected = np.zeros(12, np.float32)
+    expected[i // 3], expected[10], expected[11] = 1, r / 2, c / 2
+    np.testing.assert_array_equal(out["cond"][i], expected)
+  ink = ink_per_cell(out["image"].astype(np.float32))
+  assert (ink.argmax(1) == out["cell"]).all()
+  crops = crop_cells(out["image"], out["cell"])
+  np.testing.assert_array_equal(crops[0, ::2, ::2, 0], small[0])
+
+
+def test_cvae_trains_and_draws_its_plots(tmp_path, judge_dir):
+  from eval import parser, run  # pylint: disable=g-import-not-at-top
+  c = load_config("cvae_mnist", "smoke")
+  c.data.num_train, c.data.num_test, c.train.num_epochs = 256, 64, 1
+  c.train.progress, c.train.tensorboard = False, False
+  c.eval.batch_size = 32
+  c.eval.judge = judge_dir
+  wd = str(tmp_path / "cvae")
+  loop.train_and_evaluate(c, wd)
+  run(parser().parse_args(["all", "--workdir", wd]))
+  produced = sorted(os.listdir(os.path.join(wd, "eval")))
+  assert produced == sorted(["cvae_positions_step8.png", "cvae_prior_label3_step8.png",
+                             "loss_curves.png", "evolution.gif", "elbo_step8.json",
+                             "cvae_score_step8.json"])
+  score = json.load(open(os.path.join(wd, "eval", "cvae_score_step8.json")))
+  assert score["num_samples"] == 20 * 90
+  assert score["real_test_canvases"]["position_accuracy"] == 1.0
+  assert 0.0 <= score["ink_outside"] <= 1.0
