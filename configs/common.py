@@ -43,6 +43,8 @@ def base() -> ml_collections.ConfigDict:
 
   c.eval = ml_collections.ConfigDict()
   c.eval.batch_size = 500
+  c.eval.judge = "runs/classifier_mnist"  # Run directory of the MNIST judge (configs/classifier_mnist.py).
+  c.eval.judge_every = 0                  # Epochs between judge scores of samples (0 = never).
   return c
 
 

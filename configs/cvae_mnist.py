@@ -34,7 +34,6 @@ def get_config(arg=None):
   c.optim.lr = 1e-3
   c.train.batch_size = 64
   c.train.num_epochs = EPOCHS[latent]
-  c.eval.judge = "runs/classifier_mnist"  # Run directory of the MNIST judge.
   if args.smoke:
     common.shrink_for_smoke(c)
   return c

@@ -18,7 +18,7 @@ import json
 import logging
 import os
 import time
-from typing import Any, Callable, Dict, Tuple
+from typing import Any, Callable, Dict
 
 import flax.struct
 import jax
@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from gm import checkpoint, config_utils, data as gm_data, families, plots
+from gm import checkpoint, config_utils, data as gm_data, families, metrics, plots
 from gm.errors import UserError
 
 log = logging.getLogger("gm")
@@ -251,8 +251,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   monitor = load_monitor_inputs(family, workdir, monitor_key, dataset.test)
   grid_fn = jax.jit(family.monitor_images)
   evaluate = make_evaluator(family, dataset.test, config.eval.batch_size)
-  eval_key = jax.random.PRNGKey(config.seed + 1)
+  eval_key, judge_key = jax.random.split(jax.random.PRNGKey(config.seed + 1))
   writer = MetricWriter(workdir, tc.get("tensorboard", True))
+  judge_every = config.eval.get("judge_every", 0)
+  judge = metrics.load_judge(config.eval.judge) if judge_every else None  # Fail before training.
 
   def save(epoch: int):
     step = int(run.step)
@@ -278,6 +280,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       if epoch % tc.get("eval_every", 1) == 0 or epoch == tc.num_epochs:
         record.update({f"test/{k}": v for k, v in
                        evaluate(run.model, jax.random.fold_in(eval_key, epoch)).items()})
+      if judge and (epoch % judge_every == 0 or epoch == tc.num_epochs):
+        scores = family.judge_metrics(run.model, judge, jax.random.fold_in(judge_key, epoch),
+                                      dataset.test)
+        record.update({f"judge/{k}": v for k, v in scores.items()})
       _check_finite(record, epoch)
       writer.write(int(run.step), record)
       bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in record.items()

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from gm import data, loop
-from gm.commands.cvae import crop_cells, ink_per_cell
+from gm.metrics.canvas import crop_cells, ink_per_cell
 from gm.data import canvas
 from gm.metrics import frechet_distance, kernel_distance, load_judge
 from tests.conftest import load_config
@@ -91,8 +91,11 @@ def test_cvae_trains_and_draws_its_plots(tmp_path, judge_dir):
   c.train.progress, c.train.tensorboard = False, False
   c.eval.batch_size = 32
   c.eval.judge = judge_dir
+  c.eval.judge_every = 1  # Training-time judge scores.
   wd = str(tmp_path / "cvae")
   loop.train_and_evaluate(c, wd)
+  record = json.loads(open(os.path.join(wd, "metrics.jsonl")).read().splitlines()[-1])
+  assert 0.0 <= record["judge/label_accuracy"] <= 1.0 and "judge/position_accuracy" in record
   run(parser().parse_args(["all", "--workdir", wd]))
   produced = sorted(os.listdir(os.path.join(wd, "eval")))
   assert produced == sorted(["cvae_positions_step8.png", "cvae_prior_label3_step8.png",

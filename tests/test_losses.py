@@ -1,6 +1,5 @@
 """Loss functions against independent numpy/scipy computations."""
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest

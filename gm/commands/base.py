@@ -7,7 +7,6 @@ import os
 from typing import Callable, List, Optional
 
 import jax
-import ml_collections
 
 from gm import checkpoint, config_utils, data as gm_data, loop
 from gm.errors import UserError

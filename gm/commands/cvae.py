@@ -3,14 +3,14 @@
 import json
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 
 from gm import plots
 from gm.commands.base import command, write_json
-from gm.data.canvas import CELL, GRID, condition
+from gm.data.canvas import GRID, condition
 from gm.errors import UserError
 from gm.metrics import load_judge
+from gm.metrics.canvas import sample_requests, score_canvases
 
 ALL_CELLS = np.arange(GRID * GRID)
 
@@ -23,30 +23,39 @@ def _panels(ctx, z: np.ndarray, label: int) -> np.ndarray:
   return imgs.reshape(n, 9, *imgs.shape[1:])
 
 
+def _panel_tile(panel: np.ndarray) -> np.ndarray:
+  """A panel: 9 images [9, H, W, 1] as a 3x3 tile, or one canvas [H, W, 1] scaled to that size."""
+  if panel.ndim == 4:
+    return plots.tile(panel, GRID).astype(np.float32) / 255
+  big = panel.repeat(GRID, 0).repeat(GRID, 1)
+  pad = GRID + 1  # tile() puts 1-pixel borders between and around the 3x3 images
+  return np.pad(big, ((pad // 2, pad - pad // 2), (pad // 2, pad - pad // 2), (0, 0)),
+                constant_values=1.0)
+
+
 def _save_panels(panels, path, title):
-  """Panels [P, 9, H, W, 1] -> one PNG with the 3x3 grids side by side."""
-  tiles = np.stack([plots.tile(p, GRID).astype(np.float32) / 255 for p in panels])
+  """Panels side by side in one PNG."""
+  tiles = np.stack([_panel_tile(np.asarray(p)) for p in panels])
   return plots.save_grid(tiles, path, cols=len(tiles), title=title, scale=2)
 
 
 @command("cvae-positions", "encode test examples, decode their z with their label at all 9 cells",
-         ("cvae",), lambda p: p.add_argument("--index", default="0,1,2,3",
-                                             help="comma-separated test indices"))
+         ("cvae",), lambda p: p.add_argument("--index", default="0,2,4,6",
+                                             help="comma-separated test indices (consecutive "
+                                                  "indices are placements of one digit)"))
 def cvae_positions(ctx, args):
   test = ctx.dataset.test
   idx = [int(i) for i in args.index.split(",")]
   if any(not 0 <= i < len(test["image"]) for i in idx):
     raise UserError(f"--index must be in [0, {len(test['image'])})")
   batch = {k: v[idx] for k, v in test.items()}
-  z, _ = ctx.family.embed(ctx.state.params, ctx.family.inputs(batch), batch["cond"])
+  x = ctx.family.inputs(batch)
+  z, _ = ctx.family.embed(ctx.state.params, x, batch["cond"])
   panels = []
   for i, zi in enumerate(np.asarray(z)):
-    grid = _panels(ctx, zi[None], int(batch["label"][i]))[0]
-    original = np.zeros_like(grid)
-    original[4] = ctx.family.inputs({"image": batch["image"][i:i + 1]})[0]  # centre of its panel
-    panels += [original, grid]
+    panels += [np.asarray(x[i]), _panels(ctx, zi[None], int(batch["label"][i]))[0]]
   return [_save_panels(panels, ctx.path("cvae_positions"),
-                       "test example (centre) | its z decoded with its label at all 9 cells")]
+                       "test canvas | its z decoded with its label at all 9 cells")]
 
 
 @command("cvae-prior", "z ~ N(0, I) decoded with a label at all 9 cells, several z side by side",
@@ -61,33 +70,6 @@ def cvae_prior(ctx, args):
                        f"digit {args.label}: {args.num} draws of z, each at the 9 cells")]
 
 
-def crop_cells(images: np.ndarray, cells: np.ndarray) -> np.ndarray:
-  """[N, 42, 42, 1] canvases -> the requested 14x14 cells upsampled to [N, 28, 28, 1]."""
-  n = len(images)
-  grid = images[..., 0].reshape(n, GRID, CELL, GRID, CELL).transpose(0, 1, 3, 2, 4)
-  cell = grid[np.arange(n), cells // GRID, cells % GRID]          # [N, 14, 14]
-  return cell.repeat(2, 1).repeat(2, 2)[..., None]
-
-
-def ink_per_cell(images: np.ndarray) -> np.ndarray:
-  """[N, 42, 42, 1] -> total intensity per cell [N, 9]."""
-  n = len(images)
-  return images[..., 0].reshape(n, GRID, CELL, GRID, CELL).sum((2, 4)).reshape(n, GRID * GRID)
-
-
-def score_canvases(judge, images, labels, cells):
-  """Label accuracy on the requested cell, position accuracy, ink outside it."""
-  ink = ink_per_cell(images)
-  pred = judge(crop_cells(images, cells))["labels"]
-  inside = ink[np.arange(len(ink)), cells]
-  return {"label_accuracy": float((pred == labels).mean()),
-          "position_accuracy": float((ink.argmax(1) == cells).mean()),
-          "ink_outside": float(np.mean(1 - inside / np.maximum(ink.sum(1), 1e-8))),
-          "label_accuracy_per_digit": [float((pred == labels)[labels == d].mean()) for d in range(10)],
-          "position_accuracy_per_cell": [float((ink.argmax(1) == cells)[cells == c].mean())
-                                         for c in range(9)]}
-
-
 @command("cvae-score", "judge label accuracy on the requested cell, position accuracy and ink "
          "outside it, over many z and all labels and cells; JSON", ("cvae",),
          lambda p: (p.add_argument("--num", type=int, default=20, help="z per (label, cell)"),
@@ -95,13 +77,7 @@ def score_canvases(judge, images, labels, cells):
                     p.add_argument("--seed", type=int, default=0)))
 def cvae_score(ctx, args):
   judge = load_judge(args.judge or ctx.config.eval.get("judge", "runs/classifier_mnist"))
-  labels = np.repeat(np.arange(10), 9 * args.num)
-  cells = np.tile(np.repeat(ALL_CELLS, args.num), 10)
-  z = jax.random.normal(ctx.key(args.seed), (len(labels), ctx.family.latent_dim))
-  decode = jax.jit(ctx.family.images)
-  imgs = np.concatenate([np.asarray(decode(ctx.state.params, z[i:i + 1000],
-                                           jnp.asarray(condition(labels[i:i + 1000], cells[i:i + 1000]))))
-                         for i in range(0, len(labels), 1000)])
+  labels, cells, imgs = sample_requests(ctx.family, ctx.state, ctx.key(args.seed), args.num)
   test = ctx.dataset.test
   real = score_canvases(judge, np.asarray(ctx.family.inputs(test)), test["label"], test["cell"])
   result = {"step": ctx.step, "num_samples": int(len(labels)), "judge": judge.workdir,

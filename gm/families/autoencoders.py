@@ -193,6 +193,12 @@ class VAE(_AutoencoderBase):
   def monitor_inputs(self, key, test):
     return {"z": jax.random.normal(key, (64, self.latent_dim))}
 
+  def judge_metrics(self, state, judge, key, test, num: int = 2000):
+    """Judge Fréchet / KID distance of `num` prior samples to as many test images."""
+    z = jax.random.normal(key, (num, self.latent_dim))
+    samples = np.asarray(jax.jit(self.images)(state.params, z))
+    return judge.distances(samples, np.asarray(to_float(test["image"][:num])))
+
   def monitor_images(self, state, inputs):
     return self.images(state.params, inputs["z"])
 
@@ -216,6 +222,13 @@ class CVAE(VAE):
 
   def monitor_images(self, state, inputs):
     return self.images(state.params, inputs["z"], inputs["cond"])
+
+  def judge_metrics(self, state, judge, key, test, per_request: int = 5):
+    """Label accuracy on the requested cell, position accuracy, ink outside (`cvae-score`)."""
+    from gm.metrics.canvas import sample_requests, score_canvases  # pylint: disable=g-import-not-at-top
+    labels, cells, images = sample_requests(self, state, key, per_request)
+    scores = score_canvases(judge, images, labels, cells)
+    return {k: v for k, v in scores.items() if isinstance(v, float)}
 
   @property
   def grid_columns(self):

@@ -56,6 +56,11 @@ class Family:
     """Images [N, H, W, C] in [0, 1] drawn from the fixed inputs, one grid per checkpoint."""
     raise NotImplementedError
 
+  def judge_metrics(self, state: Any, judge, key: jax.Array, test: Batch) -> Dict[str, float]:
+    """Scores of generated samples by the MNIST judge (`gm.metrics.Judge`); {} if none apply."""
+    del state, judge, key, test
+    return {}
+
   @property
   def grid_columns(self) -> int:
     """Columns of the monitoring grid."""

@@ -1,5 +1,6 @@
 """Fréchet distance and kernel (KID) distance between two sets of features (numpy, float64)."""
 
+import warnings
 from typing import Tuple
 
 import numpy as np
@@ -16,7 +17,9 @@ def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
   """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)) of Gaussians fitted to [N, D] features."""
   mu1, s1 = gaussian_stats(a)
   mu2, s2 = gaussian_stats(b)
-  covmean = linalg.sqrtm(s1 @ s2)
+  with warnings.catch_warnings():  # Rank-deficient covariances (few samples, dead units) are expected.
+    warnings.simplefilter("ignore", linalg.LinAlgWarning)
+    covmean = linalg.sqrtm(s1 @ s2)
   if not np.isfinite(covmean).all():  # Singular product: regularise as the FID reference code.
     eps = 1e-6 * np.eye(len(s1))
     covmean = linalg.sqrtm((s1 + eps) @ (s2 + eps))

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gm import checkpoint, config_utils, families, loop
+from gm import checkpoint, config_utils, families
 from gm.errors import UserError
 from gm.metrics.distances import frechet_distance, kernel_distance
 
@@ -29,6 +29,7 @@ class Judge:
       raise UserError(f"{workdir} is a {config.family} run, not a classifier (the judge)")
     self.family = families.get(config)
     batch = {"image": np.zeros((1, 28, 28, 1), np.uint8), "label": np.zeros(1, np.int32)}
+    from gm import loop  # pylint: disable=g-import-not-at-top  (loop imports gm.metrics)
     key = jax.random.PRNGKey(0)
     target = loop.RunState(model=self.family.init(key, batch), step=jnp.zeros((), jnp.int32),
                            rng=key, data_rng=key)
