@@ -16,7 +16,7 @@ ALL_CELLS = np.arange(GRID * GRID)
 
 
 def _panels(ctx, z: np.ndarray, label: int) -> np.ndarray:
-  """Decodes each z [N, D] with `label` at all 9 cells -> [N, 42*3... ] list of 3x3 tiles."""
+  """Decodes each z [N, D] with `label` at all 9 cells -> images [N, 9, H, W, 1]."""
   n = len(z)
   cond = condition(np.full(9 * n, label), np.tile(ALL_CELLS, n))
   imgs = np.asarray(ctx.family.images(ctx.state.params, np.repeat(z, 9, axis=0), cond))
