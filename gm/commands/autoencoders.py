@@ -61,7 +61,7 @@ def latent_grid(ctx, args):
   box = parse_floats(args.box, 4, "box") if args.box else _box_from_data(ctx)
   xs, ys = np.linspace(box[0], box[1], args.n), np.linspace(box[2], box[3], args.n)
   zz = np.stack(np.meshgrid(xs, ys), -1).reshape(-1, 2).astype(np.float32)  # row = z[1]
-  imgs = np.asarray(jax.jit(ctx.family.images)(ctx.state.params, zz))
+  imgs = np.asarray(ctx.family.images_jit(ctx.state.params, zz))
   imgs = imgs.reshape(args.n, args.n, *imgs.shape[1:])
   title = f"{ctx.config.family} latent grid [{box[0]:.2g},{box[1]:.2g}]x[{box[2]:.2g},{box[3]:.2g}]"
   return [plots.image_grid_axes(imgs, ctx.path("latent_grid"), box, title)]

@@ -6,6 +6,7 @@ selectable reconstruction loss; the VAE encodes to mean and log-variance and
 maximises an ELBO (Monte-Carlo or closed-form KL, optional beta).
 """
 
+import functools
 from typing import Any, Dict, Tuple
 
 import flax.linen as nn
@@ -93,6 +94,11 @@ class _AutoencoderBase(Family):
   def images(self, params, z, cond=None) -> jnp.ndarray:
     """Latents [B, D] -> images [B, H, W, C] in [0, 1]."""
     return jax.nn.sigmoid(self.decode(params, z, cond))
+
+  @functools.cached_property
+  def images_jit(self):
+    """`images`, compiled once per family (sampling for judge scores and eval commands)."""
+    return jax.jit(self.images)
 
   def loss(self, params, batch: Batch, key: jax.Array) -> Tuple[jnp.ndarray, Metrics]:
     raise NotImplementedError
@@ -196,7 +202,7 @@ class VAE(_AutoencoderBase):
   def judge_metrics(self, state, judge, key, test, num: int = 2000):
     """Judge Fréchet / KID distance of `num` prior samples to as many test images."""
     z = jax.random.normal(key, (num, self.latent_dim))
-    samples = np.asarray(jax.jit(self.images)(state.params, z))
+    samples = np.asarray(self.images_jit(state.params, z))
     return judge.distances(samples, np.asarray(to_float(test["image"][:num])))
 
   def monitor_images(self, state, inputs):

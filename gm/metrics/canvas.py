@@ -41,8 +41,7 @@ def sample_requests(family, state, key, per_request: int):
   labels = np.repeat(np.arange(10), GRID * GRID * per_request)
   cells = np.tile(np.repeat(np.arange(GRID * GRID), per_request), 10)
   z = jax.random.normal(key, (len(labels), family.latent_dim))
-  decode = jax.jit(family.images)
-  imgs = [np.asarray(decode(state.params, z[i:i + 1000],
+  imgs = [np.asarray(family.images_jit(state.params, z[i:i + 1000],
                             jnp.asarray(condition(labels[i:i + 1000], cells[i:i + 1000]))))
           for i in range(0, len(labels), 1000)]
   return labels, cells, np.concatenate(imgs)
