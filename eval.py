@@ -19,6 +19,7 @@ ALL = {"ae": ["latent-space", "latent-grid", "interpolate", "reconstructions", "
        "vae": ["latent-space", "latent-grid", "interpolate", "reconstructions", "samples",
                "loss-curves", "evolution", "elbo"],
        "cvae": ["cvae-positions", "cvae-prior", "loss-curves", "evolution", "elbo", "cvae-score"],
+       "gan": ["samples", "digits", "loss-curves", "evolution", "gan-score"],
        "classifier": ["loss-curves"]}
 
 
@@ -28,8 +29,9 @@ def parser() -> argparse.ArgumentParser:
   for name in COMMANDS.names() + ["all"]:
     cmd = COMMANDS.get(name) if name != "all" else None
     sp = sub.add_parser(name, help=cmd.help if cmd else "every command for the run's family")
-    sp.add_argument("--workdir", required=True)
-    sp.add_argument("--step", default="latest", help="checkpoint step or 'latest'")
+    if cmd is None or cmd.needs_run:
+      sp.add_argument("--workdir", required=True)
+      sp.add_argument("--step", default="latest", help="checkpoint step or 'latest'")
     sp.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     if cmd:
       cmd.add_args(sp)
@@ -37,10 +39,15 @@ def parser() -> argparse.ArgumentParser:
 
 
 def run(args) -> None:
+  if args.command != "all" and not COMMANDS.get(args.command).needs_run:
+    _run_one(None, args.command, args)
+    return
   ctx = RunContext(args.workdir, args.step)
   if args.command == "all":
-    names = ALL.get(ctx.config.family, ["loss-curves", "evolution"])
-    defaults = {n: parser().parse_args([n, "--workdir", args.workdir]) for n in names}
+    names = [n for n in ALL.get(ctx.config.family, ["loss-curves", "evolution"])
+             if COMMANDS.get(n).applies(ctx)]
+    defaults = {n: parser().parse_args([n, "--workdir", args.workdir, "--step", args.step])
+                for n in names}
     for n in names:
       _run_one(ctx, n, defaults[n])
   else:

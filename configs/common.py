@@ -48,6 +48,32 @@ def base() -> ml_collections.ConfigDict:
   return c
 
 
+def gan() -> ml_collections.ConfigDict:
+  """Defaults of every GAN: the CS231n notebook's training (Adam 1e-3, beta1 0.5, batch 128)."""
+  c = base()
+  c.family = "gan"
+  c.model.generator = "mlp"
+  c.model.discriminator = "mlp"
+  c.model.noise_dim = 96
+  c.model.noise = "uniform"        # uniform in [-1, 1] (the seed) | normal
+  c.model.num_classes = 0          # > 0: conditional on a one-hot label
+  c.loss.name = "ns"               # ns | minimax | lsgan | hinge | wgan-gp
+  c.loss.label_smoothing = 0.0     # one-sided: real targets 1 - this
+  c.loss.label_noise = 0.0         # targets + uniform[-this, this]
+  c.loss.gp_weight = 10.0          # wgan-gp's lambda
+  c.loss.r1_weight = 0.0           # gamma of the R1 penalty (0 = off)
+  c.optim.lr = 1e-3
+  c.optim.b1 = 0.5
+  c.optim_g = c.optim              # Separate optimizers (and Optax states) for G and D.
+  c.optim_d = ml_collections.ConfigDict(c.optim.to_dict())
+  del c.optim
+  c.train.batch_size = 128
+  c.train.d_steps = 1              # discriminator updates per generator update
+  c.train.num_devices = 0          # devices of the data-parallel mesh (0 = all)
+  c.eval.judge_every = 0
+  return c
+
+
 def shrink_for_smoke(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
   """A tiny variant that trains in seconds on a CPU with no network."""
   c.data.source = "embedded"

@@ -26,7 +26,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from gm import checkpoint, config_utils, data as gm_data, families, metrics, plots
+from gm import checkpoint, config_utils, data as gm_data, families, metrics, plots, sharding
 from gm.errors import UserError
 
 log = logging.getLogger("gm")
@@ -51,12 +51,15 @@ def take(arrays: Dict[str, jnp.ndarray], idx: jnp.ndarray) -> Dict[str, jnp.ndar
   return {k: v[idx] for k, v in arrays.items()}
 
 
-def make_step(family: families.Family) -> Callable:
-  """(run, metric sums, data, idx [B]) -> (run, metric sums + this step's metrics)."""
+def make_step(family: families.Family, mesh=None) -> Callable:
+  """(run, metric sums, data, idx [B]) -> (run, metric sums + this step's metrics).
+
+  With a device mesh the gathered batch is split over its data axis.
+  """
 
   def step(run: RunState, sums, data, idx):
-    model, metrics = family.train_step(run.model, take(data, idx),
-                                       jax.random.fold_in(run.rng, run.step))
+    batch = sharding.shard_batch(take(data, idx), mesh)
+    model, metrics = family.train_step(run.model, batch, jax.random.fold_in(run.rng, run.step))
     sums = jax.tree.map(jnp.add, sums, metrics) if sums is not None else metrics
     return run.replace(model=model, step=run.step + 1), sums
 
@@ -75,11 +78,12 @@ class EpochRunner:
   """Runs one epoch of training steps on device data; returns mean metrics."""
 
   def __init__(self, family: families.Family, batch_size: int, num_examples: int,
-               driver: str = "auto"):
+               driver: str = "auto", mesh=None):
+    """`batch_size`: examples per step (`family.examples_per_step` of the config's batch)."""
     self.batch_size, self.n = batch_size, num_examples
     self.steps = num_examples // batch_size
     self.driver = resolve_driver(driver)
-    step = make_step(family)
+    step = make_step(family, mesh)
     self._indices = jax.jit(functools.partial(epoch_indices, n=self.n, batch_size=batch_size))
     if self.driver == "loop":
       self._first = jax.jit(lambda run, data, idx, i: step(run, None, data, idx[i]),
@@ -109,7 +113,8 @@ class EpochRunner:
     return run, jax.tree.map(lambda s: s / self.steps, sums)
 
 
-def make_evaluator(family: families.Family, test: Dict[str, np.ndarray], batch_size: int):
+def make_evaluator(family: families.Family, test: Dict[str, np.ndarray], batch_size: int,
+                   mesh=None):
   """Returns evaluate(model, key) -> mean per-example test metrics (host floats).
 
   The test set is padded to whole batches and held on device; padded rows are
@@ -121,6 +126,7 @@ def make_evaluator(family: families.Family, test: Dict[str, np.ndarray], batch_s
   arrays = {k: np.concatenate([v, np.repeat(v[:1], pad, 0)]) for k, v in test.items()}
   arrays = {k: jnp.asarray(v.reshape(nb, batch_size, *v.shape[1:])) for k, v in arrays.items()}
   mask = jnp.asarray((np.arange(nb * batch_size) < n).reshape(nb, batch_size), jnp.float32)
+  arrays, mask = sharding.replicate((arrays, mask), mesh)
 
   @jax.jit
   def run(model, key):
@@ -204,23 +210,25 @@ def load_monitor_inputs(family, workdir: str, key: jax.Array, test) -> Dict[str,
 def build(config: ml_collections.ConfigDict, dataset: gm_data.Dataset):
   """Family and initial run state for a config (shared by training and eval)."""
   family = families.get(config)
-  steps_per_epoch = len(dataset.train["image"]) // config.train.batch_size
+  per_step = family.examples_per_step(config.train.batch_size)
+  steps_per_epoch = len(dataset.train["image"]) // per_step
   family.total_steps = steps_per_epoch * config.train.num_epochs
   key = jax.random.PRNGKey(config.seed)
   init_key, rng, data_rng, monitor_key = jax.random.split(key, 4)
-  example = {k: v[:config.train.batch_size] for k, v in dataset.train.items()}
+  example = {k: v[:per_step] for k, v in dataset.train.items()}
   model = family.init(init_key, example)
   run = RunState(model=model, step=jnp.zeros((), jnp.int32), rng=rng, data_rng=data_rng)
   return family, run, monitor_key
 
 
-def _check_sizes(config, dataset):
+def _check_sizes(config, dataset, per_step: int):
   b = config.train.batch_size
   if b <= 0 or config.train.num_epochs < 0:
     raise UserError("train.batch_size must be > 0 and train.num_epochs >= 0")
   n = len(dataset.train["image"])
-  if n < b:
-    raise UserError(f"the training set has {n} examples, fewer than one batch of {b}; "
+  if n < per_step:
+    what = f"one step's {per_step}" if per_step != b else f"one batch of {b}"
+    raise UserError(f"the training set has {n} examples, fewer than {what}; "
                     "lower --config.train.batch_size or add data")
 
 
@@ -233,24 +241,31 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   """
   workdir = os.path.abspath(workdir)
   dataset = gm_data.load(config.data)  # Validate everything before touching the workdir.
-  _check_sizes(config, dataset)
+  tc = config.train
+  per_step = families.get(config).examples_per_step(tc.batch_size)  # Checks the config too.
+  _check_sizes(config, dataset, per_step)
+  mesh = sharding.data_mesh(tc.get("num_devices", 0))
+  sharding.check_batch(mesh, tc.batch_size)
   prepare_workdir(config, workdir, allow_config_change)
   info = dataset.info
   log.info("data: %s from %s (%s): %d train / %d test", info["name"], info["source"],
            info.get("path", ""), info["num_train"], info["num_test"])
   family, run, monitor_key = build(config, dataset)
-  ckpt = checkpoint.Checkpointer(workdir, config.train.get("keep_checkpoints", 0))
-  tc = config.train
+  ckpt = checkpoint.Checkpointer(workdir, tc.get("keep_checkpoints", 0))
 
   start_epoch = 0
   if ckpt.latest_step() is not None:
     run, meta = ckpt.restore(ckpt.latest_step(), run)
     start_epoch = meta["epoch"]
     log.info("resuming from step %d (epoch %d)", int(run.step), start_epoch)
+  if mesh is not None:
+    log.info("data parallel over %d devices (batch split on mesh axis %r)", mesh.size,
+             sharding.DATA_AXIS)
+  run = sharding.replicate(run, mesh)
 
   monitor = load_monitor_inputs(family, workdir, monitor_key, dataset.test)
   grid_fn = jax.jit(family.monitor_images)
-  evaluate = make_evaluator(family, dataset.test, config.eval.batch_size)
+  evaluate = make_evaluator(family, dataset.test, config.eval.batch_size, mesh)
   eval_key, judge_key = jax.random.split(jax.random.PRNGKey(config.seed + 1))
   writer = MetricWriter(workdir, tc.get("tensorboard", True))
   judge_every = config.eval.get("judge_every", 0)
@@ -266,8 +281,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   if start_epoch == 0 and ckpt.latest_step() is None:
     save(0)  # The untrained model's grid: the first frame of the evolution.
 
-  train_data = {k: jnp.asarray(v) for k, v in dataset.train.items()}
-  runner = EpochRunner(family, tc.batch_size, info["num_train"], tc.get("epoch_driver", "auto"))
+  train_data = sharding.replicate({k: jnp.asarray(v) for k, v in dataset.train.items()}, mesh)
+  runner = EpochRunner(family, per_step, info["num_train"], tc.get("epoch_driver", "auto"), mesh)
   bar = plots.progress(total=tc.num_epochs * runner.steps, initial=start_epoch * runner.steps,
                        enabled=tc.get("progress", True))
   try:

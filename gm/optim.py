@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from gm.errors import ConfigError
 from gm.registry import Registry
 
 OPTIMIZERS = Registry("optimizer")
@@ -25,7 +26,7 @@ def make_schedule(cfg: ml_collections.ConfigDict, total_steps: int) -> optax.Sch
   if name == "warmup_cosine":
     warmup = cfg.get("warmup_steps", 0)
     return optax.warmup_cosine_decay_schedule(0.0, cfg.lr, warmup, max(total_steps, warmup + 1))
-  raise ValueError(f"unknown schedule {name!r}; valid names: constant, cosine, warmup_cosine")
+  raise ConfigError(f"unknown schedule {name!r}; valid names: constant, cosine, warmup_cosine")
 
 
 def make_optimizer(cfg: ml_collections.ConfigDict, total_steps: int) -> optax.GradientTransformation:

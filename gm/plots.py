@@ -125,3 +125,38 @@ def progress(total: int, initial: int = 0, enabled: bool = True):
   from tqdm import tqdm  # pylint: disable=g-import-not-at-top
   return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, smoothing=0.1,
               mininterval=1.0)
+
+
+def trajectory(points: np.ndarray, path: str, title: str = "") -> str:
+  """A 2-D path [T, 2] with numbered points and arrows between them."""
+  fig, ax = plt.subplots(figsize=(4.5, 4.5))
+  ax.plot(points[:, 0], points[:, 1], "-", color="0.7", zorder=1)
+  for i in range(len(points) - 1):
+    ax.annotate("", points[i + 1], points[i], arrowprops=dict(arrowstyle="->", color="C0"))
+  ax.scatter(points[:, 0], points[:, 1], c=np.arange(len(points)), cmap="viridis", zorder=2)
+  labels: Dict[tuple, List[str]] = {}
+  for i, (x, y) in enumerate(points):  # Points visited twice get one label "i, j".
+    labels.setdefault((round(float(x), 6), round(float(y), 6)), []).append(str(i))
+  for (x, y), names in labels.items():
+    ax.annotate(", ".join(names), (x, y), textcoords="offset points", xytext=(6, 6), fontsize=8)
+  ax.scatter([0], [0], marker="*", s=120, color="C3", label="equilibrium (0, 0)", zorder=3)
+  ax.set_xlabel("x (minimises)")
+  ax.set_ylabel("y (maximises)")
+  ax.set_aspect("equal")
+  ax.grid(alpha=0.3)
+  ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), fontsize=8)
+  ax.set_title(title)
+  return _save(fig, path)
+
+
+def metric_over_steps(steps: Sequence[int], values: Dict[str, Sequence[float]], path: str,
+                      title: str = "") -> str:
+  """One panel per named series over checkpoint steps."""
+  fig, axes = plt.subplots(1, len(values), figsize=(4 * len(values), 3.2), squeeze=False)
+  for ax, (name, ys) in zip(axes[0], values.items()):
+    ax.plot(steps, ys, "o-")
+    ax.set_xlabel("step")
+    ax.set_title(name)
+    ax.grid(alpha=0.3)
+  fig.suptitle(title)
+  return _save(fig, path)

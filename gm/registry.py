@@ -2,6 +2,8 @@
 
 from typing import Any, Callable, Dict
 
+from gm.errors import ConfigError
+
 
 class Registry:
   """A named mapping filled with the `register` decorator.
@@ -29,7 +31,7 @@ class Registry:
 
   def get(self, name: str) -> Any:
     if name not in self._items:
-      raise ValueError(
+      raise ConfigError(
           f"unknown {self.kind} {name!r}; valid names: {', '.join(self.names())}")
     return self._items[name]
 

@@ -38,16 +38,6 @@ def test_kernel_distance_matches_a_direct_double_sum():
   assert mean == pytest.approx(xx + yy - 2 * xy, rel=1e-9) and std < 1e-9
 
 
-@pytest.fixture(scope="module")
-def judge_dir(tmp_path_factory):
-  """A judge trained for 2 epochs on 2,048 embedded digits (a few seconds)."""
-  c = load_config("classifier_mnist", "smoke")
-  c.train.progress, c.train.tensorboard = False, False
-  wd = str(tmp_path_factory.mktemp("judge") / "run")
-  loop.train_and_evaluate(c, wd)
-  return wd
-
-
 def test_judge_separates_real_halves_from_noise(judge_dir):
   judge = load_judge(judge_dir)
   ds = data.load(load_config("vae_mnist", "smoke").data)

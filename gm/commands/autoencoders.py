@@ -124,15 +124,6 @@ def reconstructions(ctx, args):
   return [plots.save_grid(rows.reshape(-1, *x.shape[1:]), ctx.path("reconstructions"), cols=8)]
 
 
-@command("samples", "images decoded from z ~ N(0, I)", ("vae",),
-         lambda p: (p.add_argument("--num", type=int, default=64),
-                    p.add_argument("--seed", type=int, default=0)))
-def samples(ctx, args):
-  z = jax.random.normal(ctx.key(args.seed), (args.num, ctx.family.latent_dim))
-  imgs = np.asarray(ctx.family.images(ctx.state.params, z))
-  return [plots.save_grid(imgs, ctx.path("samples"), cols=8)]
-
-
 @command("elbo", "test ELBO and importance-weighted k-sample bound (VAE, CVAE); "
          "reconstruction errors (AE); written as JSON", AE_FAMILIES + ("cvae",),
          lambda p: (p.add_argument("--k", type=int, default=100, help="IWAE samples"),

@@ -17,16 +17,24 @@ COMMANDS = Registry("eval command")
 
 @dataclasses.dataclass
 class Command:
-  """An eval command: `run(ctx, args) -> paths`; `add_args(parser)` declares its options."""
+  """An eval command: `run(ctx, args) -> paths`; `add_args(parser)` declares its options.
+
+  Attributes:
+    families: the run families it works for (empty: every family).
+    applies: ctx -> bool, whether `eval.py all` runs it for this run.
+    needs_run: False for commands that take no run directory (ctx is None).
+  """
   run: Callable
   add_args: Callable = lambda parser: None
   help: str = ""
-  families: tuple = ()  # Empty: every family.
+  families: tuple = ()
+  applies: Callable = lambda ctx: True
+  needs_run: bool = True
 
 
-def command(name: str, help: str, families=(), args: Callable = lambda p: None):
+def command(name: str, help: str, families=(), args: Callable = lambda p: None, **kwargs):
   def wrap(fn):
-    COMMANDS.register(name)(Command(fn, args, help, tuple(families)))
+    COMMANDS.register(name)(Command(fn, args, help, tuple(families), **kwargs))
     return fn
   return wrap
 
@@ -50,17 +58,43 @@ class RunContext:
     return gm_data.load(self.config.data)
 
   @functools.cached_property
-  def _built(self):
+  def _template(self):
+    """(family, an initial RunState to restore into)."""
     family, run, _ = loop.build(self.config, self.dataset)
+    return family, run
+
+  @functools.cached_property
+  def _built(self):
+    step = self.resolve(self._step_arg)
+    return self._template[0], self.restore(step), step
+
+  def resolve(self, step: str) -> int:
+    """'latest' or a number -> a step of the checkpoint history (clear error otherwise)."""
     ckpt = checkpoint.Checkpointer(self.workdir, create=False)
-    step = ckpt.resolve(self._step_arg)
-    run, meta = ckpt.restore(step, run)
-    ckpt.close()
-    return family, run, step, meta
+    try:
+      return ckpt.resolve(step)
+    finally:
+      ckpt.close()
+
+  def steps(self) -> List[int]:
+    """Every step of the checkpoint history."""
+    ckpt = checkpoint.Checkpointer(self.workdir, create=False)
+    try:
+      return ckpt.steps()
+    finally:
+      ckpt.close()
+
+  def restore(self, step: int):
+    """The RunState at a step of the history."""
+    ckpt = checkpoint.Checkpointer(self.workdir, create=False)
+    try:
+      return ckpt.restore(step, self._template[1])[0]
+    finally:
+      ckpt.close()
 
   @property
   def family(self):
-    return self._built[0]
+    return self._template[0]
 
   @property
   def state(self):

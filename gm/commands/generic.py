@@ -1,8 +1,10 @@
-"""eval.py commands for every family: loss curves and the evolution GIF."""
+"""eval.py commands for several families: loss curves, the evolution GIF, sample grids."""
 
 import glob
 import json
 import os
+
+import numpy as np
 
 from gm import plots
 from gm.commands.base import command
@@ -45,3 +47,24 @@ def evolution(ctx, args):
   if not frames:
     raise UserError(f"no sample grids in {ctx.workdir}/samples; train first")
   return [plots.save_gif(frames, os.path.join(ctx.out_dir, "evolution.gif"), args.ms)]
+
+
+@command("samples", "a grid of samples: VAE prior draws, GAN noise draws", ("vae", "gan"),
+         lambda p: (p.add_argument("--num", type=int, default=64),
+                    p.add_argument("--seed", type=int, default=0),
+                    p.add_argument("--label", type=int, default=-1,
+                                   help="conditional GAN: this digit for every sample "
+                                   "(default: digits in turn)")))
+def samples(ctx, args):
+  if args.num <= 0:
+    raise UserError("--num must be > 0")
+  classes = getattr(ctx.family, "num_classes", 0)
+  labels = None
+  if classes:
+    if args.label >= classes:
+      raise UserError(f"--label must be in 0..{classes - 1}")
+    labels = np.full(args.num, args.label) if args.label >= 0 else np.arange(args.num) % classes
+  imgs = ctx.family.sample(ctx.state, ctx.key(args.seed), args.num, labels)
+  name = "samples" if args.label < 0 else f"samples_label{args.label}"
+  cols = classes if classes and args.label < 0 else 8
+  return [plots.save_grid(imgs, ctx.path(name), cols=cols, title=f"step {ctx.step}")]

@@ -5,12 +5,12 @@ its pure step functions; it never writes files (the loop and eval commands do).
 """
 
 from gm.families.base import FAMILIES, Family, TrainState
-from gm.families import autoencoders, classifier  # noqa: F401  (register families)
+from gm.families import autoencoders, classifier, gan  # noqa: F401  (register families)
 
 
-def get(config) -> Family:
-  """Builds the family named `config.family` for this config."""
-  return FAMILIES.get(config.family)(config)
+def get(config, **kwargs) -> Family:
+  """Builds the family named `config.family` for this config (kwargs: e.g. `axis_name`)."""
+  return FAMILIES.get(config.family)(config, **kwargs)
 
 
 __all__ = ["FAMILIES", "Family", "TrainState", "get"]

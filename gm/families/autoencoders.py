@@ -199,11 +199,17 @@ class VAE(_AutoencoderBase):
   def monitor_inputs(self, key, test):
     return {"z": jax.random.normal(key, (64, self.latent_dim))}
 
+  def sample(self, state, key: jax.Array, num: int, labels=None) -> np.ndarray:
+    """`num` decoded prior draws z ~ N(0, I): images [num, H, W, C] in [0, 1] (host)."""
+    del labels
+    z = jax.random.normal(key, (num, self.latent_dim))
+    return np.concatenate([np.asarray(self.images_jit(state.params, z[i:i + 1000]))
+                           for i in range(0, num, 1000)])
+
   def judge_metrics(self, state, judge, key, test, num: int = 2000):
     """Judge Fréchet / KID distance of `num` prior samples to as many test images."""
-    z = jax.random.normal(key, (num, self.latent_dim))
-    samples = np.asarray(self.images_jit(state.params, z))
-    return judge.distances(samples, np.asarray(to_float(test["image"][:num])))
+    return judge.distances(self.sample(state, key, num),
+                           np.asarray(to_float(test["image"][:num])))
 
   def monitor_images(self, state, inputs):
     return self.images(state.params, inputs["z"])

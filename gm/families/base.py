@@ -36,6 +36,10 @@ class Family:
     self.config = config
     self.total_steps = 0
 
+  def examples_per_step(self, batch_size: int) -> int:
+    """Training examples one `train_step` consumes (GANs: one batch per discriminator step)."""
+    return batch_size
+
   def init(self, key: jax.Array, batch: Batch) -> Any:
     """Returns the initial state pytree for an example batch."""
     raise NotImplementedError

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 import optax
 
 from gm.registry import Registry
+from gm.errors import ConfigError
 
 LOG2PI = math.log(2.0 * math.pi)
 
@@ -78,7 +79,7 @@ def elbo(*, x: jnp.ndarray, logits: jnp.ndarray, z: jnp.ndarray,
   elif kl == "analytic":
     kl_term = kl_normal(mean, logvar)
   else:
-    raise ValueError(f"unknown ELBO kl estimator {kl!r}; valid names: analytic, mc")
+    raise ConfigError(f"unknown ELBO kl estimator {kl!r}; valid names: analytic, mc")
   return log_px_z - beta * kl_term, log_px_z, kl_term
 
 

@@ -1,0 +1,275 @@
+"""GAN family: unconditional and conditional GANs with swappable losses.
+
+State: a generator `TrainState` and a discriminator `TrainState`, each with its
+own Optax state (and batch-norm statistics). One training step consumes
+`train.d_steps` real batches: one discriminator update per batch (generator
+untouched), then one generator update (discriminator untouched).
+
+The update functions are pure `(state, batch, key) -> (state, metrics)`. Under
+`jax.jit` with a batch sharded over a device mesh they need nothing more; built
+with `axis_name` (for `jax.pmap` / `shard_map`) they average gradients and
+metrics over that axis, batch norm averages its statistics over it, and random
+draws (noise, label noise, penalty interpolation) are drawn for the global batch
+and sliced per device, so every mapping gives the single-device result.
+"""
+
+import functools
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import flax.struct
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+
+from gm import optim
+from gm.data import to_float
+from gm.errors import ConfigError
+from gm.families.base import FAMILIES, Batch, Family, Metrics, TrainState
+from gm.losses import gan as gan_losses
+from gm.models import gan as gan_models
+
+
+class GANState(flax.struct.PyTreeNode):
+  """Generator and discriminator train states (separate params and Optax states)."""
+  g: TrainState
+  d: TrainState
+
+
+NOISES = {"uniform": lambda key, shape: jax.random.uniform(key, shape, minval=-1.0, maxval=1.0),
+          "normal": jax.random.normal}
+
+
+@FAMILIES.register("gan")
+class GAN(Family):
+  """GAN of `model.generator` and `model.discriminator` trained with `loss.name`.
+
+  Config keys: model.{generator, discriminator, noise_dim, noise (uniform |
+  normal), num_classes (0: unconditional; >0: both nets see a one-hot label)};
+  loss.{name, label_smoothing, label_noise, gp_weight, r1_weight};
+  optim_g, optim_d (separate optimizers); train.d_steps.
+  """
+
+  def __init__(self, config: ml_collections.ConfigDict, axis_name: Optional[str] = None):
+    super().__init__(config)
+    self.axis_name = axis_name
+    m, lc = config.model, config.loss
+    self.noise_dim = m.noise_dim
+    self.num_classes = m.get("num_classes", 0)
+    if m.get("noise", "uniform") not in NOISES:
+      raise ConfigError(f"unknown model.noise {m.noise!r}; valid names: {', '.join(NOISES)}")
+    self._noise = NOISES[m.get("noise", "uniform")]
+    self.loss = gan_losses.GAN_LOSSES.get(lc.name)
+    if not self.loss.uses_targets and (lc.get("label_smoothing", 0.0) or lc.get("label_noise", 0.0)):
+      raise ConfigError(f"loss.label_smoothing / label_noise apply to ns, minimax and lsgan, "
+                       f"not {lc.name!r}; set them to 0")
+    self.d_steps = config.train.get("d_steps", 1)
+    if self.d_steps < 1:
+      raise ConfigError(f"train.d_steps={self.d_steps}; it must be >= 1")
+    self.gen = gan_models.GENERATORS.get(m.generator)(
+        axis_name=axis_name, conv_transpose_impl=m.get("conv_transpose_impl", "auto"),
+        **dict(m.get("generator_kwargs", {})))
+    self.disc = gan_models.DISCRIMINATORS.get(m.discriminator)(
+        axis_name=axis_name, **dict(m.get("discriminator_kwargs", {})))
+    self.output_range = getattr(self.gen, "output_range", (-1.0, 1.0))
+
+  # --- data -----------------------------------------------------------------
+
+  def examples_per_step(self, batch_size: int) -> int:
+    return batch_size * self.d_steps
+
+  def inputs(self, batch: Batch) -> jnp.ndarray:
+    """uint8 images -> float in the generator's output range ([-1, 1] for tanh)."""
+    lo, hi = self.output_range
+    return lo + (hi - lo) * to_float(batch["image"])
+
+  def to_unit(self, images: jnp.ndarray) -> jnp.ndarray:
+    """Generator outputs -> [0, 1] for plots and the judge."""
+    lo, hi = self.output_range
+    return jnp.clip((images - lo) / (hi - lo), 0.0, 1.0)
+
+  def one_hot(self, labels: jnp.ndarray):
+    return jax.nn.one_hot(labels, self.num_classes) if self.num_classes else None
+
+  # --- global draws, sliced per device under a mapped axis ---------------------
+
+  def _draw(self, sample: Callable, key: jax.Array, shape: Tuple[int, ...]) -> jnp.ndarray:
+    """`sample(key, shape)`; under `axis_name`, this device's slice of the global draw."""
+    if self.axis_name is None:
+      return sample(key, shape)
+    devices = jax.lax.psum(1, self.axis_name)
+    full = sample(key, (shape[0] * devices, *shape[1:]))
+    return jax.lax.dynamic_slice_in_dim(full, jax.lax.axis_index(self.axis_name) * shape[0],
+                                        shape[0])
+
+  def _mean(self, tree):
+    return tree if self.axis_name is None else jax.lax.pmean(tree, self.axis_name)
+
+  def noise(self, key: jax.Array, n: int) -> jnp.ndarray:
+    """Generator inputs [n, noise_dim] (uniform in [-1, 1] as the seed, or normal)."""
+    return self._draw(self._noise, key, (n, self.noise_dim))
+
+  def random_labels(self, key: jax.Array, n: int):
+    if not self.num_classes:
+      return None
+    return self.one_hot(self._draw(
+        lambda k, s: jax.random.randint(k, s, 0, self.num_classes), key, (n,)))
+
+  # --- networks ----------------------------------------------------------------
+
+  def init(self, key: jax.Array, batch: Batch) -> GANState:
+    kg, kd = jax.random.split(key)
+    x, cond = self.inputs(batch), self.one_hot(batch["label"])
+    z = jnp.zeros((x.shape[0], self.noise_dim))
+    gv = self.gen.init(kg, z, cond, train=False)
+    dv = self.disc.init({"params": kd, "dropout": kd}, x, cond, train=False)
+    steps = self.total_steps
+    return GANState(
+        g=TrainState.create(apply_fn=self.gen.apply, params=gv["params"],
+                            batch_stats=gv.get("batch_stats", {}),
+                            tx=optim.make_optimizer(self.config.optim_g, steps)),
+        d=TrainState.create(apply_fn=self.disc.apply, params=dv["params"],
+                            batch_stats=dv.get("batch_stats", {}),
+                            tx=optim.make_optimizer(self.config.optim_d, steps * self.d_steps)))
+
+  def generate(self, g: TrainState, z, cond=None, train: bool = False, params=None):
+    """(images [B, H, W, C] in the output range, updated batch stats)."""
+    variables = {"params": g.params if params is None else params, "batch_stats": g.batch_stats}
+    if not train:
+      return self.gen.apply(variables, z, cond, train=False), g.batch_stats
+    out, upd = self.gen.apply(variables, z, cond, train=True, mutable=["batch_stats"])
+    return out, upd.get("batch_stats", {})
+
+  def discriminate(self, d: TrainState, x, cond=None, train: bool = False, key=None, params=None):
+    """(outputs [B] (logits or critic scores), updated batch stats)."""
+    variables = {"params": d.params if params is None else params, "batch_stats": d.batch_stats}
+    if not train:
+      return self.disc.apply(variables, x, cond, train=False), d.batch_stats
+    out, upd = self.disc.apply(variables, x, cond, train=True, mutable=["batch_stats"],
+                               rngs={"dropout": key})
+    return out, upd.get("batch_stats", {})
+
+  def images(self, g: TrainState, z, cond=None) -> jnp.ndarray:
+    """Noise [B, noise_dim] (+ one-hot [B, K]) -> images [B, H, W, C] in [0, 1] (inference mode)."""
+    return self.to_unit(self.generate(g, z, cond)[0])
+
+  @functools.cached_property
+  def images_jit(self):
+    return jax.jit(self.images)
+
+  def _readout(self, outputs: jnp.ndarray) -> jnp.ndarray:
+    """D(x) as a probability for probability losses, the raw score otherwise."""
+    return jax.nn.sigmoid(outputs) if self.loss.probability else outputs
+
+  # --- updates -------------------------------------------------------------------
+
+  def d_step(self, state: GANState, x: jnp.ndarray, cond, key: jax.Array) -> Tuple[GANState, Metrics]:
+    """One discriminator update on real images x [B, ...] and as many fresh fakes."""
+    lc = self.config.loss
+    kz, kt, kdrop, kp = jax.random.split(key, 4)
+    n = x.shape[0]
+    fake, _ = self.generate(state.g, self.noise(kz, n), cond, train=True)  # G's stats untouched.
+    fake = jax.lax.stop_gradient(fake)
+    kr, kf = jax.random.split(kt)
+    noise = lc.get("label_noise", 0.0)
+    draw_t = lambda k, value: self._draw(
+        lambda k, s: gan_losses.targets(k, s[0], value, noise), k, (n,))
+    real_t = draw_t(kr, 1.0 - lc.get("label_smoothing", 0.0))
+    fake_t = draw_t(kf, 0.0)
+    both_cond = None if cond is None else jnp.concatenate([cond, cond])
+
+    def loss_fn(params):
+      # Real and fake go through D as one batch (as the seed): batch norm sees both.
+      out, stats = self.discriminate(state.d, jnp.concatenate([x, fake]), both_cond, True,
+                                     kdrop, params)
+      real_out, fake_out = out[:n], out[n:]
+      loss = self.loss.d(real_out, fake_out, real_t, fake_t)
+      aux = {"d_loss": loss, "d_real": self._readout(real_out).mean(),
+             "d_fake": self._readout(fake_out).mean()}
+      d_fn = lambda im: self.discriminate(state.d, im, cond, True, kdrop, params)[0]
+      if self.loss.gradient_penalty:
+        eps = self._draw(jax.random.uniform, kp, (n,))
+        aux["gp"] = gan_losses.gradient_penalty(d_fn, x, fake, eps)
+        loss = loss + lc.get("gp_weight", 10.0) * aux["gp"]
+      if lc.get("r1_weight", 0.0):
+        aux["r1"] = gan_losses.r1_penalty(d_fn, x)
+        loss = loss + 0.5 * lc.r1_weight * aux["r1"]
+      return loss, (stats, aux)
+
+    grads, (stats, metrics) = jax.grad(loss_fn, has_aux=True)(state.d.params)
+    grads, metrics = self._mean(grads), self._mean(metrics)
+    metrics["d_grad_norm"] = optim.global_norm(grads)
+    d = state.d.apply_gradients(grads=grads).replace(batch_stats=stats)
+    return state.replace(d=d), metrics
+
+  def g_step(self, state: GANState, n: int, key: jax.Array) -> Tuple[GANState, Metrics]:
+    """One generator update on n fresh fakes labelled real (D's params and stats untouched)."""
+    kz, kc, kdrop = jax.random.split(key, 3)
+    z, cond = self.noise(kz, n), self.random_labels(kc, n)
+
+    def loss_fn(params):
+      fake, stats = self.generate(state.g, z, cond, train=True, params=params)
+      out, _ = self.discriminate(state.d, fake, cond, True, kdrop)
+      loss = self.loss.g(out)
+      return loss, (stats, {"g_loss": loss})
+
+    grads, (stats, metrics) = jax.grad(loss_fn, has_aux=True)(state.g.params)
+    grads, metrics = self._mean(grads), self._mean(metrics)
+    metrics["g_grad_norm"] = optim.global_norm(grads)
+    g = state.g.apply_gradients(grads=grads).replace(batch_stats=stats)
+    return state.replace(g=g), metrics
+
+  def train_step(self, state: GANState, batch: Batch, key: jax.Array):
+    """`d_steps` discriminator updates (one per chunk of the batch), then one generator update."""
+    x, cond = self.inputs(batch), self.one_hot(batch["label"])
+    n = x.shape[0] // self.d_steps
+    keys = jax.random.split(key, self.d_steps + 1)
+    d_metrics = []
+    for i in range(self.d_steps):  # Unrolled: d_steps is small.
+      chunk = slice(i * n, (i + 1) * n)
+      state, m = self.d_step(state, x[chunk], None if cond is None else cond[chunk], keys[i])
+      d_metrics.append(m)
+    metrics = jax.tree.map(lambda *v: sum(v) / len(v), *d_metrics)
+    state, g_metrics = self.g_step(state, n, keys[-1])
+    return state, {**metrics, **g_metrics}
+
+  def eval_step(self, state: GANState, batch: Batch, key: jax.Array) -> Metrics:
+    """Per-example D(x) on test images and D(G(z)) on as many samples (inference mode)."""
+    x, cond = self.inputs(batch), self.one_hot(batch["label"])
+    fake, _ = self.generate(state.g, self.noise(key, x.shape[0]), cond)
+    return {"d_real": self._readout(self.discriminate(state.d, x, cond)[0]),
+            "d_fake": self._readout(self.discriminate(state.d, fake, cond)[0])}
+
+  # --- monitoring and judging -------------------------------------------------------
+
+  def monitor_inputs(self, key: jax.Array, test: Batch) -> Dict[str, Any]:
+    """64 fixed noise vectors; conditional: 8 per digit, one row per digit."""
+    if not self.num_classes:
+      return {"z": self._noise(key, (64, self.noise_dim))}
+    cols = self.grid_columns
+    z = self._noise(key, (cols, self.noise_dim))
+    labels = np.repeat(np.arange(self.num_classes), cols)
+    return {"z": jnp.tile(z, (self.num_classes, 1)), "label": labels}
+
+  def monitor_images(self, state: GANState, inputs: Dict[str, Any]) -> jnp.ndarray:
+    cond = self.one_hot(inputs["label"]) if "label" in inputs else None
+    return self.images(state.g, inputs["z"], cond)
+
+  def sample(self, state: GANState, key: jax.Array, num: int, labels=None) -> np.ndarray:
+    """`num` images [num, H, W, C] in [0, 1] (host), in chunks of 1000."""
+    out = []
+    for i in range(0, num, 1000):
+      k = jax.random.fold_in(key, i)
+      m = min(1000, num - i)
+      cond = None if labels is None else self.one_hot(jnp.asarray(labels[i:i + m]))
+      out.append(np.asarray(self.images_jit(state.g, self._noise(k, (m, self.noise_dim)), cond)))
+    return np.concatenate(out)
+
+  def judge_metrics(self, state, judge, key, test, num: int = 2000):
+    """Judge Fréchet / KID of `num` samples to as many test images; label accuracy if conditional."""
+    labels = np.arange(num) % self.num_classes if self.num_classes else None
+    samples = self.sample(state, key, num, labels)
+    scores = judge.distances(samples, np.asarray(to_float(test["image"][:num])))
+    if labels is not None:
+      scores["label_accuracy"] = float(np.mean(judge(samples)["labels"] == labels))
+    return scores

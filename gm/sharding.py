@@ -1,0 +1,49 @@
+"""Multi-device data parallelism: a 1-D device mesh with the batch sharded on it.
+
+The default multi-device path is `jax.jit` over a `Mesh`: state and datasets
+are replicated, each step's batch is constrained to be split along the 'data'
+axis, and XLA inserts the gradient all-reduce. Family update functions are the
+same as on one device. (For `jax.pmap` / `shard_map`, build a family with
+`axis_name=...` instead; see `gm.families.gan`.)
+"""
+
+from typing import Any, Optional
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from gm.errors import UserError
+
+DATA_AXIS = "data"
+
+
+def data_mesh(num_devices: int = 0) -> Optional[Mesh]:
+  """A mesh of the first `num_devices` devices (0 = all); None for a single device."""
+  devices = jax.devices()
+  n = num_devices or len(devices)
+  if n > len(devices):
+    raise UserError(f"train.num_devices={n} but only {len(devices)} devices are visible")
+  if n == 1:
+    return None
+  return Mesh(np.asarray(devices[:n]), (DATA_AXIS,))
+
+
+def check_batch(mesh: Optional[Mesh], batch_size: int) -> None:
+  if mesh is not None and batch_size % mesh.size:
+    raise UserError(f"train.batch_size={batch_size} does not split over {mesh.size} devices; "
+                    f"use a multiple of {mesh.size} or set --config.train.num_devices=1")
+
+
+def replicate(tree: Any, mesh: Optional[Mesh]) -> Any:
+  """Puts every leaf on every device of the mesh (no-op without a mesh)."""
+  if mesh is None:
+    return tree
+  return jax.device_put(tree, NamedSharding(mesh, P()))
+
+
+def shard_batch(batch: Any, mesh: Optional[Mesh]) -> Any:
+  """Inside jit: constrains each leaf [B, ...] to be split over the mesh's data axis."""
+  if mesh is None:
+    return batch
+  return jax.lax.with_sharding_constraint(batch, NamedSharding(mesh, P(DATA_AXIS)))

@@ -1,0 +1,256 @@
+"""GAN family: the seeds' architectures, loss formulas, separate updates, multi-device equality."""
+
+import json
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import ROOT, load_config
+from gm import families, loop
+from gm.losses import gan as L
+from gm.minimax import alternating_gradient
+from gm.models import gan as M
+
+
+def _tiny(name, **train):
+  c = load_config(name, "smoke")
+  c.data.num_train, c.data.num_test = 256, 64
+  c.train.progress, c.train.tensorboard = False, False
+  c.eval.batch_size = 32
+  for k, v in train.items():
+    setattr(c.train, k, v)
+  return c
+
+
+def test_parameter_counts_match_the_notebook():
+  key = jax.random.PRNGKey(0)
+  x, z = jnp.zeros((2, 28, 28, 1)), jnp.zeros((2, 4))
+  counts = {name: (M.count_params(M.DISCRIMINATORS.get(name)().init(key, x)),
+                   M.count_params(M.GENERATORS.get(name)().init(key, z)))  # params + BN stats
+            for name in ("mlp", "dcgan_mnist")}
+  assert counts == {"mlp": (267_009, 1_858_320), "dcgan_mnist": (1_102_721, 6_595_521)}
+
+
+def _np_sigmoid(v):
+  return 1 / (1 + np.exp(-v))
+
+
+def test_losses_match_the_seed_formulas_in_numpy():
+  rng = np.random.default_rng(0)
+  r, f = rng.normal(size=64) * 3, rng.normal(size=64) * 3
+  t_r, t_f = 0.9 + rng.uniform(-0.05, 0.05, 64), rng.uniform(-0.05, 0.05, 64)
+  sr, sf = _np_sigmoid(r), _np_sigmoid(f)
+  soft_bce = lambda p, t: -np.mean(t * np.log(p) + (1 - t) * np.log(1 - p))
+  expected = {
+      "ns": (-np.mean(np.log(sr)) - np.mean(np.log(1 - sf)), -np.mean(np.log(sf))),
+      "minimax": (-np.mean(np.log(sr)) - np.mean(np.log(1 - sf)), np.mean(np.log(1 - sf))),
+      "lsgan": (0.5 * np.mean((r - 1) ** 2) + 0.5 * np.mean(f ** 2), 0.5 * np.mean((f - 1) ** 2)),
+      "hinge": (np.mean(np.maximum(0, 1 - r)) + np.mean(np.maximum(0, 1 + f)), -np.mean(f)),
+      "wgan-gp": (np.mean(f) - np.mean(r), -np.mean(f)),
+  }
+  assert sorted(expected) == L.GAN_LOSSES.names()
+  for name, (d, g) in expected.items():
+    loss = L.GAN_LOSSES.get(name)
+    assert float(loss.d(jnp.asarray(r), jnp.asarray(f))) == pytest.approx(d, rel=1e-5), name
+    assert float(loss.g(jnp.asarray(f))) == pytest.approx(g, rel=1e-5, abs=1e-6), name
+  # Soft / noisy targets enter the cross-entropy and least-squares losses as written.
+  ns = L.GAN_LOSSES.get("ns").d(jnp.asarray(r), jnp.asarray(f), jnp.asarray(t_r), jnp.asarray(t_f))
+  assert float(ns) == pytest.approx(soft_bce(sr, t_r) + soft_bce(sf, t_f), rel=1e-5)
+  ls = L.GAN_LOSSES.get("lsgan").d(jnp.asarray(r), jnp.asarray(f), jnp.asarray(t_r), 0.0)
+  assert float(ls) == pytest.approx(0.5 * np.mean((r - t_r) ** 2) + 0.5 * np.mean(f ** 2), rel=1e-5)
+
+
+def test_label_smoothing_and_noise_targets():
+  t = np.asarray(L.targets(jax.random.PRNGKey(0), 10_000, 0.9, 0.05))
+  assert t.min() >= 0.85 and t.max() <= 0.95 and abs(t.mean() - 0.9) < 2e-3 and t.std() > 0.02
+  assert (np.asarray(L.targets(jax.random.PRNGKey(0), 5, 1.0, 0.0)) == 1.0).all()
+
+
+def test_gradient_penalties_match_closed_forms():
+  rng = np.random.default_rng(1)
+  real, fake = rng.normal(size=(8, 4, 4, 1)), rng.normal(size=(8, 4, 4, 1))
+  eps = rng.uniform(size=8)
+  w = rng.normal(size=(4, 4, 1))
+  linear = lambda x: jnp.sum(x * w, axis=(1, 2, 3))  # grad = w everywhere
+  gp = L.gradient_penalty(linear, jnp.asarray(real), jnp.asarray(fake), jnp.asarray(eps))
+  assert float(gp) == pytest.approx((np.linalg.norm(w) - 1) ** 2, rel=1e-5)
+  square = lambda x: jnp.sum(x ** 2, axis=(1, 2, 3))  # grad = 2x
+  x_hat = eps[:, None, None, None] * real + (1 - eps[:, None, None, None]) * fake
+  expected = np.mean((np.linalg.norm(2 * x_hat.reshape(8, -1), axis=1) - 1) ** 2)
+  gp = L.gradient_penalty(square, jnp.asarray(real), jnp.asarray(fake), jnp.asarray(eps))
+  assert float(gp) == pytest.approx(expected, rel=1e-5)
+  r1 = L.r1_penalty(square, jnp.asarray(real))
+  assert float(r1) == pytest.approx(np.mean(np.sum((2 * real.reshape(8, -1)) ** 2, 1)), rel=1e-5)
+
+
+def _init(config, n=None):
+  family = families.get(config)
+  family.total_steps = 10
+  b = n or family.examples_per_step(config.train.batch_size)
+  rng = np.random.default_rng(0)
+  batch = {"image": rng.integers(0, 256, (b, 28, 28, 1), dtype=np.uint8),
+           "label": rng.integers(0, 10, b).astype(np.int32)}
+  return family, family.init(jax.random.PRNGKey(0), batch), batch
+
+
+def _same(a, b) -> bool:
+  return all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+
+
+def test_each_update_leaves_the_other_network_bit_identical():
+  family, state, batch = _init(_tiny("cgan_mnist"))  # BN in G: its statistics count too.
+  x, cond = family.inputs(batch), family.one_hot(batch["label"])
+  after_d, _ = jax.jit(family.d_step)(state, x, cond, jax.random.PRNGKey(1))
+  assert _same(after_d.g, state.g)  # params, Optax state, batch stats, step
+  assert not _same(after_d.d.params, state.d.params)
+  after_g, _ = jax.jit(family.g_step, static_argnums=1)(after_d, 16, jax.random.PRNGKey(2))
+  assert _same(after_g.d, after_d.d)
+  assert not _same(after_g.g.params, after_d.g.params)
+  assert not _same(after_g.g.batch_stats, after_d.g.batch_stats)
+
+
+def test_d_steps_per_generator_step_use_separate_batches():
+  c = _tiny("gan_mlp_mnist", d_steps=3, batch_size=16)
+  family, state, batch = _init(c)
+  assert len(batch["image"]) == 48 == family.examples_per_step(16)
+  new, metrics = jax.jit(family.train_step)(state, batch, jax.random.PRNGKey(0))
+  assert int(new.d.step) == 3 and int(new.g.step) == 1
+  assert {"d_loss", "g_loss", "d_real", "d_fake", "d_grad_norm", "g_grad_norm"} <= set(metrics)
+
+
+@pytest.mark.parametrize("loss", ["minimax", "lsgan", "hinge", "wgan-gp"])
+def test_every_loss_trains_one_step(loss):
+  c = _tiny("dcgan_mnist", batch_size=8)
+  c.loss.name = loss
+  c.loss.r1_weight = 1.0 if loss == "hinge" else 0.0
+  family, state, batch = _init(c)
+  _, metrics = jax.jit(family.train_step)(state, batch, jax.random.PRNGKey(0))
+  assert all(np.isfinite(float(v)) for v in metrics.values())
+  assert ("gp" in metrics) == (loss == "wgan-gp") and ("r1" in metrics) == (loss == "hinge")
+
+
+def test_label_options_are_refused_for_losses_without_targets():
+  c = _tiny("gan_mlp_mnist")
+  c.loss.name, c.loss.label_smoothing = "hinge", 0.1
+  with pytest.raises(ValueError, match="label_smoothing"):
+    families.get(c)
+
+
+_MULTI_DEVICE = r"""
+import os, sys
+sys.path.insert(0, {root!r}); sys.path.insert(0, os.path.join({root!r}, "tests"))
+import jax, jax.numpy as jnp, numpy as np
+from jax.sharding import NamedSharding, PartitionSpec as P
+from conftest import load_config
+from gm import families, sharding
+assert jax.device_count() == 8
+c = load_config("cgan_mnist", "smoke")  # conditional DCGAN: batch norm in G, labels
+c.train.batch_size = 32
+# SGD: Adam's first steps are lr * sign(grad), which turns float-rounding noise in
+# near-zero gradients into lr-sized differences; SGD keeps the comparison sharp.
+for o in (c.optim_g, c.optim_d):
+  o.name, o.lr = "sgd", 0.05
+rng = np.random.default_rng(0)
+batches = [{{"image": rng.integers(0, 256, (32, 28, 28, 1), dtype=np.uint8),
+             "label": rng.integers(0, 10, 32).astype(np.int32)}} for _ in range(2)]
+keys = [jax.random.PRNGKey(i) for i in range(2)]
+
+def run_single():
+  fam = families.get(c); fam.total_steps = 2
+  state = fam.init(jax.random.PRNGKey(0), batches[0]); step = jax.jit(fam.train_step)
+  for b, k in zip(batches, keys):
+    state, m = step(state, b, k)
+  return state, m
+
+def run_mesh():
+  fam = families.get(c); fam.total_steps = 2
+  mesh = sharding.data_mesh()
+  state = sharding.replicate(fam.init(jax.random.PRNGKey(0), batches[0]), mesh)
+  step = jax.jit(lambda s, b, k: fam.train_step(s, sharding.shard_batch(b, mesh), k))
+  for b, k in zip(batches, keys):
+    b = jax.device_put(b, NamedSharding(mesh, P("data")))
+    state, m = step(state, b, k)
+  return state, m
+
+def run_pmap():
+  fam = families.get(c, axis_name="batch"); fam.total_steps = 2
+  state = jax.tree.map(lambda v: jnp.stack([v] * 8), fam.init(jax.random.PRNGKey(0), batches[0]))
+  step = jax.pmap(fam.train_step, axis_name="batch", in_axes=(0, 0, None))
+  for b, k in zip(batches, keys):
+    state, m = step(state, jax.tree.map(lambda v: v.reshape(8, 4, *v.shape[1:]), b), k)
+  return jax.tree.map(lambda v: v[0], (state, m))
+
+(s1, m1), (s2, m2), (s3, m3) = run_single(), run_mesh(), run_pmap()
+worst = 0.0
+for other in (s2, s3):
+  for a, b in zip(jax.tree.leaves((s1.g.params, s1.d.params, s1.g.batch_stats)),
+                  jax.tree.leaves((other.g.params, other.d.params, other.g.batch_stats))):
+    a, b = np.asarray(a), np.asarray(b)
+    worst = max(worst, float(np.max(np.abs(a - b)) / (np.max(np.abs(a)) + 1e-6)))
+for k in m1:
+  np.testing.assert_allclose(float(m1[k]), float(m2[k]), rtol=1e-4, atol=1e-5)
+  np.testing.assert_allclose(float(m1[k]), float(m3[k]), rtol=1e-4, atol=1e-5)
+assert not np.array_equal(np.asarray(jax.tree.leaves(s1.g.params)[0]),
+                          np.asarray(jax.tree.leaves(families.get(c).init(
+                              jax.random.PRNGKey(0), batches[0]).g.params)[0]))
+print("WORST", worst)
+assert worst < 1e-4, worst
+"""
+
+
+def test_sharded_pmapped_and_single_device_updates_agree():
+  env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
+             JAX_PLATFORMS="cpu")
+  out = subprocess.run([sys.executable, "-c", _MULTI_DEVICE.format(root=ROOT)], env=env,
+                       capture_output=True, text=True, timeout=600)
+  assert out.returncode == 0, out.stderr[-3000:]
+  assert "WORST" in out.stdout
+
+
+def test_resume_is_bitwise_exact(tmp_path):
+  c = _tiny("gan_mlp_mnist", num_epochs=2)
+  straight = loop.train_and_evaluate(c, str(tmp_path / "a"))
+  c1 = _tiny("gan_mlp_mnist", num_epochs=1)
+  loop.train_and_evaluate(c1, str(tmp_path / "b"))
+  resumed = loop.train_and_evaluate(c, str(tmp_path / "b"), allow_config_change=True)
+  assert _same(straight.model, resumed.model) and int(resumed.step) == int(straight.step)
+
+
+def test_conditional_gan_trains_scores_and_draws_its_plots(tmp_path, judge_dir):
+  from eval import parser, run  # pylint: disable=g-import-not-at-top
+  c = _tiny("cgan_mnist", num_epochs=1, batch_size=32)
+  c.eval.judge, c.eval.judge_every = judge_dir, 1
+  wd = str(tmp_path / "cgan")
+  loop.train_and_evaluate(c, wd)
+  record = json.loads(open(os.path.join(wd, "metrics.jsonl")).read().splitlines()[-1])
+  assert {"judge/frechet", "judge/kid", "judge/label_accuracy", "test/d_real",
+          "train/d_loss", "train/g_loss", "train/d_real", "train/d_fake"} <= set(record)
+  monitor = np.load(os.path.join(wd, "monitor.npz"))
+  assert (monitor["label"] == np.repeat(np.arange(10), 8)).all()  # One row per digit.
+  assert sorted(os.listdir(os.path.join(wd, "samples"))) == ["step_00000000.png",
+                                                             "step_00000008.png"]
+  run(parser().parse_args(["all", "--workdir", wd]))
+  run(parser().parse_args(["gan-score", "--workdir", wd, "--all", "--num", "64"]))
+  produced = sorted(os.listdir(os.path.join(wd, "eval")))
+  assert produced == sorted(["samples_step8.png", "digits_step8.png", "loss_curves.png",
+                             "evolution.gif", "gan_score_step8.json", "gan_score_history.json",
+                             "gan_score_history.png"])
+  history = json.load(open(os.path.join(wd, "eval", "gan_score_history.json")))
+  assert [r["step"] for r in history["scores"]] == [0, 8]
+  assert all(0.0 <= r["label_accuracy"] <= 1.0 and r["frechet"] > 0 for r in history["scores"])
+
+
+def test_minimax_exercise_cycles_with_period_six(tmp_path):
+  expected = [(1, 1), (0, 1), (-1, 0), (-1, -1), (0, -1), (1, 0), (1, 1)]
+  np.testing.assert_array_equal(alternating_gradient(), np.asarray(expected, np.float64))
+  out = subprocess.run([sys.executable, os.path.join(ROOT, "eval.py"), "minimax", "--out",
+                        str(tmp_path)], capture_output=True, text=True, timeout=300, cwd=ROOT)
+  assert out.returncode == 0, out.stderr
+  assert " 3   -1.000   -1.000" in out.stdout
+  assert json.load(open(tmp_path / "minimax.json"))["iterates"] == [list(p) for p in expected]
+  assert os.path.getsize(tmp_path / "minimax.png") > 0
