@@ -10,8 +10,9 @@ Files go into <dir>/eval/; their paths are printed.
 import argparse
 import sys
 
-from gm import cli
+from gm import cli, config_utils
 from gm.commands import COMMANDS, RunContext
+from gm.errors import UserError
 
 # What `all` runs, per family (each command's own defaults).
 ALL = {"ae": ["latent-space", "latent-grid", "interpolate", "reconstructions", "loss-curves",
@@ -19,7 +20,7 @@ ALL = {"ae": ["latent-space", "latent-grid", "interpolate", "reconstructions", "
        "vae": ["latent-space", "latent-grid", "interpolate", "reconstructions", "samples",
                "loss-curves", "evolution", "elbo"],
        "cvae": ["cvae-positions", "cvae-prior", "loss-curves", "evolution", "elbo", "cvae-score"],
-       "gan": ["samples", "digits", "loss-curves", "evolution", "gan-score"],
+       "gan": ["samples", "digits", "loss-curves", "evolution", "gan-score", "data-grid"],
        "classifier": ["loss-curves"]}
 
 
@@ -29,7 +30,14 @@ def parser() -> argparse.ArgumentParser:
   for name in COMMANDS.names() + ["all"]:
     cmd = COMMANDS.get(name) if name != "all" else None
     sp = sub.add_parser(name, help=cmd.help if cmd else "every command for the run's family")
-    if cmd is None or cmd.needs_run:
+    if cmd is not None and cmd.config_ok:
+      sp.add_argument("--workdir", help="a run directory, or instead:")
+      sp.add_argument("--config", help="a config file[:arg], to look before training")
+      sp.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                      help="config override with --config (repeatable)")
+      sp.add_argument("--out", default="runs/preview", help="output directory with --config")
+      sp.add_argument("--step", default="latest", help=argparse.SUPPRESS)
+    elif cmd is None or cmd.needs_run:
       sp.add_argument("--workdir", required=True)
       sp.add_argument("--step", default="latest", help="checkpoint step or 'latest'")
     sp.add_argument("--debug", action="store_true", help="show tracebacks of errors")
@@ -39,8 +47,15 @@ def parser() -> argparse.ArgumentParser:
 
 
 def run(args) -> None:
-  if args.command != "all" and not COMMANDS.get(args.command).needs_run:
+  cmd = COMMANDS.get(args.command) if args.command != "all" else None
+  if cmd and not cmd.needs_run:
     _run_one(None, args.command, args)
+    return
+  if cmd and cmd.config_ok and not args.workdir:
+    if not args.config:
+      raise UserError(f"{args.command} needs --workdir <run> or --config <file>")
+    _run_one(RunContext.from_config(config_utils.load_file(args.config, args.set), args.out),
+             args.command, args)
     return
   ctx = RunContext(args.workdir, args.step)
   if args.command == "all":

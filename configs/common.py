@@ -48,6 +48,17 @@ def base() -> ml_collections.ConfigDict:
   return c
 
 
+def augment(flip: bool = False, zoom: float = 0.0, rotate: float = 0.0,
+            diff: str = "") -> ml_collections.ConfigDict:
+  """On-device augmentation (gm/data/augment.py): of real images before D, and DiffAugment."""
+  return ml_collections.ConfigDict({
+      "flip": flip,      # random horizontal flip of real images
+      "zoom": zoom,      # zoom factor in [1 - zoom, 1 + zoom]
+      "rotate": rotate,  # rotation in +-degrees
+      "diff": diff,      # DiffAugment of real and fake: '' or e.g. 'color,translation,cutout'
+  })
+
+
 def gan() -> ml_collections.ConfigDict:
   """Defaults of every GAN: the CS231n notebook's training (Adam 1e-3, beta1 0.5, batch 128)."""
   c = base()
@@ -67,8 +78,10 @@ def gan() -> ml_collections.ConfigDict:
   c.optim_g = c.optim              # Separate optimizers (and Optax states) for G and D.
   c.optim_d = ml_collections.ConfigDict(c.optim.to_dict())
   del c.optim
+  c.augment = augment()
   c.train.batch_size = 128
   c.train.d_steps = 1              # discriminator updates per generator update
+  c.train.d_bn_in_g_step = "batch"  # D's batch norm in the G update: batch | running (Keras)
   c.train.num_devices = 0          # devices of the data-parallel mesh (0 = all)
   c.eval.judge_every = 0
   return c

@@ -1,7 +1,10 @@
 """Config helpers: `:arg` parsing, JSON round trip, resume comparison."""
 
+import ast
+import importlib.util
 import json
-from typing import Any, Dict, List
+import os
+from typing import Any, Dict, List, Sequence
 
 import ml_collections
 
@@ -53,3 +56,37 @@ def differences(old: Dict[str, Any], new: Dict[str, Any]) -> List[str]:
   a, b = flatten(old), flatten(new)
   keys = sorted(set(a) | set(b))
   return [k for k in keys if a.get(k) != b.get(k) and k not in RESUMABLE_KEYS]
+
+
+def load_file(spec: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:
+  """'configs/x.py:arg' plus 'key.sub=value' overrides -> config (as train.py would build it).
+
+  Values are read as Python literals where they parse (1e-3, True, (2, 3)), else as strings.
+  """
+  from gm.errors import UserError  # pylint: disable=g-import-not-at-top
+  path, _, arg = spec.partition(":")
+  if not os.path.exists(path):
+    raise UserError(f"config file {path} does not exist")
+  module_spec = importlib.util.spec_from_file_location("gm_config_file", path)
+  module = importlib.util.module_from_spec(module_spec)
+  module_spec.loader.exec_module(module)
+  config = module.get_config(arg or None) if arg else module.get_config()
+  for item in overrides:
+    key, sep, text = item.partition("=")
+    if not sep:
+      raise UserError(f"--set {item!r}: use key=value, e.g. --set data.dir=photos")
+    try:
+      value = ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+      value = text
+    node = config
+    *parents, leaf = key.split(".")
+    try:
+      for p in parents:
+        node = node[p]
+      old = node[leaf]
+    except (KeyError, AttributeError):
+      raise UserError(f"--set {key}: no such config key") from None
+    node[leaf] = type(old)(value) if isinstance(old, (int, float, str)) and not isinstance(
+        old, bool) else value
+  return config

@@ -269,7 +269,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   eval_key, judge_key = jax.random.split(jax.random.PRNGKey(config.seed + 1))
   writer = MetricWriter(workdir, tc.get("tensorboard", True))
   judge_every = config.eval.get("judge_every", 0)
-  judge = metrics.load_judge(config.eval.judge) if judge_every else None  # Fail before training.
+  judge = (metrics.load_judge(config.eval.judge)  # Fail before training.
+           if judge_every and family.uses_judge else None)
 
   def save(epoch: int):
     step = int(run.step)
@@ -295,10 +296,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
       if epoch % tc.get("eval_every", 1) == 0 or epoch == tc.num_epochs:
         record.update({f"test/{k}": v for k, v in
                        evaluate(run.model, jax.random.fold_in(eval_key, epoch)).items()})
-      if judge and (epoch % judge_every == 0 or epoch == tc.num_epochs):
+      if judge_every and (epoch % judge_every == 0 or epoch == tc.num_epochs):
         scores = family.judge_metrics(run.model, judge, jax.random.fold_in(judge_key, epoch),
                                       dataset.test)
-        record.update({f"judge/{k}": v for k, v in scores.items()})
+        record.update({f"{family.score_prefix}/{k}": v for k, v in scores.items()})
       _check_finite(record, epoch)
       writer.write(int(run.step), record)
       bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in record.items()

@@ -23,6 +23,8 @@ class Command:
     families: the run families it works for (empty: every family).
     applies: ctx -> bool, whether `eval.py all` runs it for this run.
     needs_run: False for commands that take no run directory (ctx is None).
+    config_ok: the command needs only a config and its data, so it also runs
+      before training with --config FILE[:arg] [--set key=value ...] --out DIR.
   """
   run: Callable
   add_args: Callable = lambda parser: None
@@ -30,6 +32,7 @@ class Command:
   families: tuple = ()
   applies: Callable = lambda ctx: True
   needs_run: bool = True
+  config_ok: bool = False
 
 
 def command(name: str, help: str, families=(), args: Callable = lambda p: None, **kwargs):
@@ -41,6 +44,14 @@ def command(name: str, help: str, families=(), args: Callable = lambda p: None, 
 
 class RunContext:
   """Lazily loads what a command needs from a run directory."""
+
+  @classmethod
+  def from_config(cls, config, out_dir: str) -> "RunContext":
+    """A context with a config and its data but no checkpoints (commands with config_ok)."""
+    ctx = cls.__new__(cls)
+    ctx.workdir, ctx.config, ctx._step_arg = None, config, "latest"
+    ctx.out_dir = os.path.abspath(out_dir)
+    return ctx
 
   def __init__(self, workdir: str, step: str = "latest"):
     self.workdir = os.path.abspath(workdir)

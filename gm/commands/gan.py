@@ -10,6 +10,7 @@ from gm.commands.base import command, write_json
 from gm.data import to_float
 from gm.errors import UserError
 from gm.metrics import load_judge
+from gm.metrics.swd import swd
 
 
 def _conditional(ctx) -> bool:
@@ -35,21 +36,28 @@ def digits(ctx, args):
                           title=f"labels 0..{k - 1} (columns), step {ctx.step}")]
 
 
-@command("gan-score", "judge Fréchet distance and KID of samples to the test set (and label "
-         "accuracy of a conditional GAN), for one checkpoint or the whole history; JSON", ("gan",),
+@command("gan-score", "MNIST: judge Fréchet distance and KID of samples to the test set (and "
+         "label accuracy of a conditional GAN); image folders: sliced Wasserstein distance to the "
+         "photos; for one checkpoint or the whole history; JSON", ("gan",),
          lambda p: (p.add_argument("--num", type=int, default=2000, help="samples per checkpoint"),
                     p.add_argument("--judge", default="", help="judge run dir (default: eval.judge)"),
                     p.add_argument("--all", action="store_true", help="every checkpoint"),
                     p.add_argument("--seed", type=int, default=0)))
 def gan_score(ctx, args):
-  judge = load_judge(args.judge or ctx.config.eval.get("judge", "runs/classifier_mnist"))
   test, train = ctx.dataset.test, ctx.dataset.train
   num = min(args.num, len(test["image"]))
   if num < 2:
     raise UserError("--num must be >= 2")
-  # The floor to read the numbers against: as many real training images vs the same test images.
-  reference = judge.distances(np.asarray(to_float(train["image"][:num])),
-                              np.asarray(to_float(test["image"][:num])))
+  if ctx.family.uses_judge:
+    judge = load_judge(args.judge or ctx.config.eval.get("judge", "runs/classifier_mnist"))
+    # The floor to read the numbers against: as many real training images vs the test images.
+    reference = {"real_train_vs_test": judge.distances(
+        np.asarray(to_float(train["image"][:num])), np.asarray(to_float(test["image"][:num])))}
+    what = judge.workdir
+  else:  # Image folders: sliced Wasserstein distance; the floor is one half of the photos vs the other.
+    judge, what = None, "sliced Wasserstein distance (no judge)"
+    real = np.asarray(to_float(test["image"][:num]))
+    reference = {"real_half_vs_half": swd(real[:num // 2], real[num // 2:])}
   steps = ctx.steps() if args.all else [ctx.resolve(args.step)]
   records = []
   for step in steps:
@@ -57,15 +65,14 @@ def gan_score(ctx, args):
     scores = ctx.family.judge_metrics(state, judge, ctx.key(args.seed), test, num=num)
     records.append({"step": step, **scores})
     print(json.dumps(records[-1]))
-  result = {"judge": judge.workdir, "num_samples": num, "real_train_vs_test": reference,
-            "scores": records}
+  result = {"judge": what, "num_samples": num, **reference, "scores": records}
   if not args.all:
     return [write_json(ctx.path("gan_score", "json", steps[0]), result)]
   paths = [write_json(os.path.join(ctx.out_dir, "gan_score_history.json"), result)]
-  series = {k: [r[k] for r in records] for k in ("frechet", "kid", "label_accuracy")
+  series = {k: [r[k] for r in records] for k in ("frechet", "kid", "label_accuracy", "swd")
             if k in records[0]}
   paths.append(plots.metric_over_steps(steps, series, os.path.join(
-      ctx.out_dir, "gan_score_history.png"), title=f"judge scores of {num} samples per checkpoint"))
+      ctx.out_dir, "gan_score_history.png"), title=f"scores of {num} samples per checkpoint"))
   return paths
 
 

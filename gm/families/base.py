@@ -65,6 +65,9 @@ class Family:
     del state, judge, key, test
     return {}
 
+  uses_judge = True      # judge_metrics needs the MNIST judge (else it gets None).
+  score_prefix = "judge"  # Prefix of judge_metrics in metrics.jsonl.
+
   @property
   def grid_columns(self) -> int:
     """Columns of the monitoring grid."""

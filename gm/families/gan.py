@@ -23,7 +23,7 @@ import ml_collections
 import numpy as np
 
 from gm import optim
-from gm.data import to_float
+from gm.data import augment as augment_lib, to_float
 from gm.errors import ConfigError
 from gm.families.base import FAMILIES, Batch, Family, Metrics, TrainState
 from gm.losses import gan as gan_losses
@@ -72,6 +72,20 @@ class GAN(Family):
     self.disc = gan_models.DISCRIMINATORS.get(m.discriminator)(
         axis_name=axis_name, **dict(m.get("discriminator_kwargs", {})))
     self.output_range = getattr(self.gen, "output_range", (-1.0, 1.0))
+    self._augment_real, self._diff_augment = augment_lib.from_config(
+        config.get("augment", ml_collections.ConfigDict()))
+    self.d_bn_in_g_step = config.train.get("d_bn_in_g_step", "batch")
+    if self.d_bn_in_g_step not in ("batch", "running"):
+      raise ConfigError(f"train.d_bn_in_g_step={self.d_bn_in_g_step!r}; valid: batch, running")
+
+  @property
+  def uses_judge(self) -> bool:
+    """MNIST runs are scored by the MNIST judge; image folders by the sliced Wasserstein distance."""
+    return self.config.data.name == "mnist"
+
+  @property
+  def score_prefix(self) -> str:
+    return "judge" if self.uses_judge else "quality"
 
   # --- data -----------------------------------------------------------------
 
@@ -140,14 +154,24 @@ class GAN(Family):
     out, upd = self.gen.apply(variables, z, cond, train=True, mutable=["batch_stats"])
     return out, upd.get("batch_stats", {})
 
-  def discriminate(self, d: TrainState, x, cond=None, train: bool = False, key=None, params=None):
-    """(outputs [B] (logits or critic scores), updated batch stats)."""
+  def discriminate(self, d: TrainState, x, cond=None, train: bool = False, key=None, params=None,
+                   bn_running: bool = False):
+    """(outputs [B] (logits or critic scores), updated batch stats).
+
+    `bn_running`: in training mode, normalise with the running statistics (and
+    leave them unchanged) while dropout stays on.
+    """
     variables = {"params": d.params if params is None else params, "batch_stats": d.batch_stats}
     if not train:
       return self.disc.apply(variables, x, cond, train=False), d.batch_stats
-    out, upd = self.disc.apply(variables, x, cond, train=True, mutable=["batch_stats"],
-                               rngs={"dropout": key})
+    out, upd = self.disc.apply(variables, x, cond, train=True, bn_running=bn_running,
+                               mutable=["batch_stats"], rngs={"dropout": key})
     return out, upd.get("batch_stats", {})
+
+  def _local_key(self, key: jax.Array) -> jax.Array:
+    """Per-device key for per-image draws that are not sliced from a global draw."""
+    return key if self.axis_name is None else jax.random.fold_in(
+        key, jax.lax.axis_index(self.axis_name))
 
   def images(self, g: TrainState, z, cond=None) -> jnp.ndarray:
     """Noise [B, noise_dim] (+ one-hot [B, K]) -> images [B, H, W, C] in [0, 1] (inference mode)."""
@@ -166,10 +190,13 @@ class GAN(Family):
   def d_step(self, state: GANState, x: jnp.ndarray, cond, key: jax.Array) -> Tuple[GANState, Metrics]:
     """One discriminator update on real images x [B, ...] and as many fresh fakes."""
     lc = self.config.loss
-    kz, kt, kdrop, kp = jax.random.split(key, 4)
+    kz, kt, kdrop, kp, ka = jax.random.split(key, 5)
     n = x.shape[0]
     fake, _ = self.generate(state.g, self.noise(kz, n), cond, train=True)  # G's stats untouched.
     fake = jax.lax.stop_gradient(fake)
+    ka_real, ka_diff = jax.random.split(self._local_key(ka))
+    x = self._augment_real(x, ka_real)
+    both = self._diff_augment(jnp.concatenate([x, fake]), ka_diff)
     kr, kf = jax.random.split(kt)
     noise = lc.get("label_noise", 0.0)
     draw_t = lambda k, value: self._draw(
@@ -180,8 +207,7 @@ class GAN(Family):
 
     def loss_fn(params):
       # Real and fake go through D as one batch (as the seed): batch norm sees both.
-      out, stats = self.discriminate(state.d, jnp.concatenate([x, fake]), both_cond, True,
-                                     kdrop, params)
+      out, stats = self.discriminate(state.d, both, both_cond, True, kdrop, params)
       real_out, fake_out = out[:n], out[n:]
       loss = self.loss.d(real_out, fake_out, real_t, fake_t)
       aux = {"d_loss": loss, "d_real": self._readout(real_out).mean(),
@@ -204,12 +230,14 @@ class GAN(Family):
 
   def g_step(self, state: GANState, n: int, key: jax.Array) -> Tuple[GANState, Metrics]:
     """One generator update on n fresh fakes labelled real (D's params and stats untouched)."""
-    kz, kc, kdrop = jax.random.split(key, 3)
+    kz, kc, kdrop, ka = jax.random.split(key, 4)
     z, cond = self.noise(kz, n), self.random_labels(kc, n)
 
     def loss_fn(params):
       fake, stats = self.generate(state.g, z, cond, train=True, params=params)
-      out, _ = self.discriminate(state.d, fake, cond, True, kdrop)
+      fake = self._diff_augment(fake, self._local_key(ka))
+      out, _ = self.discriminate(state.d, fake, cond, True, kdrop,
+                                 bn_running=self.d_bn_in_g_step == "running")
       loss = self.loss.g(out)
       return loss, (stats, {"g_loss": loss})
 
@@ -266,7 +294,13 @@ class GAN(Family):
     return np.concatenate(out)
 
   def judge_metrics(self, state, judge, key, test, num: int = 2000):
-    """Judge Fréchet / KID of `num` samples to as many test images; label accuracy if conditional."""
+    """MNIST: judge Fréchet / KID of `num` samples to as many test images (label accuracy if
+    conditional). Image folders (judge None): sliced Wasserstein distance to the real images."""
+    if judge is None:
+      from gm.metrics.swd import swd  # pylint: disable=g-import-not-at-top
+      num = min(num, 1000)
+      real = np.asarray(to_float(test["image"][:num]))
+      return swd(self.sample(state, key, max(num, 256)), real)
     labels = np.arange(num) % self.num_classes if self.num_classes else None
     samples = self.sample(state, key, num, labels)
     scores = judge.distances(samples, np.asarray(to_float(test["image"][:num])))

@@ -31,7 +31,10 @@ def _with_cond(h: jnp.ndarray, cond: Optional[jnp.ndarray]) -> jnp.ndarray:
 
 
 def _batch_norm(train: bool, axis_name: Optional[str]) -> nn.BatchNorm:
-  # TensorFlow's defaults (momentum 0.99, epsilon 1e-3), as the seeds used them.
+  """TensorFlow's defaults (momentum 0.99, epsilon 1e-3), as the seeds used them.
+
+  `train`: normalise with (and update) batch statistics; else the running ones.
+  """
   return nn.BatchNorm(use_running_average=not train, momentum=0.99, epsilon=1e-3,
                       axis_name=axis_name if train else None)
 
@@ -44,7 +47,8 @@ class MLPDiscriminator(nn.Module):
   axis_name: Optional[str] = None  # Unused (no batch norm); uniform constructor.
 
   @nn.compact
-  def __call__(self, x, cond=None, train: bool = True):
+  def __call__(self, x, cond=None, train: bool = True, bn_running: bool = False):
+    del bn_running
     h = _with_cond(x.reshape(x.shape[0], -1), cond)  # [B, H*W*C (+K)]
     for width in self.hidden:
       h = nn.leaky_relu(nn.Dense(width, kernel_init=KERAS_INIT)(h), self.leak)
@@ -54,6 +58,7 @@ class MLPDiscriminator(nn.Module):
 @GENERATORS.register("mlp")
 class MLPGenerator(nn.Module):
   """noise -> 1024 -> 1024 -> 784, ReLU, tanh (CS231n; 1,858,320 parameters at noise 4)."""
+  output_range = (-1.0, 1.0)
   out_shape: Sequence[int] = (28, 28, 1)
   hidden: Sequence[int] = (1024, 1024)
   axis_name: Optional[str] = None
@@ -79,7 +84,8 @@ class DCGANMnistDiscriminator(nn.Module):
   axis_name: Optional[str] = None
 
   @nn.compact
-  def __call__(self, x, cond=None, train: bool = True):
+  def __call__(self, x, cond=None, train: bool = True, bn_running: bool = False):
+    del bn_running
     for width in (32, 64):
       x = nn.Conv(width, (5, 5), padding="VALID", kernel_init=KERAS_INIT)(x)
       x = max_pool_2x2(nn.leaky_relu(x, self.leak))
@@ -95,6 +101,7 @@ class DCGANMnistGenerator(nn.Module):
 
   6,595,521 parameters plus batch-norm statistics at noise 4 (CS231n's count).
   """
+  output_range = (-1.0, 1.0)
   axis_name: Optional[str] = None
   conv_transpose_impl: str = "auto"
 
@@ -110,6 +117,95 @@ class DCGANMnistGenerator(nn.Module):
     h = ConvTranspose(1, (4, 4), (2, 2), impl=self.conv_transpose_impl,
                       kernel_init=KERAS_INIT)(h)
     return jnp.tanh(h)  # [B, 28, 28, 1]
+
+
+@DISCRIMINATORS.register("dcgan_cake")
+class DCGANCakeDiscriminator(nn.Module):
+  """The seed's cake discriminator: three conv 4x4 stride 2 'same', each with batch norm and
+  LeakyReLU(0.2) (64, 128, 128 filters); flatten; dropout 0.2; dense 1 (a logit).
+
+  64 -> 32 -> 16 -> 8. `width` scales the filters (smoke configs). `bn_running`:
+  normalise with running statistics even in training (Keras' frozen-discriminator
+  semantics in the generator step); dropout still follows `train`.
+  """
+  filters: Sequence[int] = (64, 128, 128)
+  width: float = 1.0
+  dropout: float = 0.2
+  leak: float = 0.2
+  axis_name: Optional[str] = None
+
+  @nn.compact
+  def __call__(self, x, cond=None, train: bool = True, bn_running: bool = False):
+    for f in self.filters:
+      x = nn.Conv(max(1, int(f * self.width)), (4, 4), (2, 2), padding="SAME",
+                  kernel_init=KERAS_INIT)(x)
+      x = nn.leaky_relu(_batch_norm(train and not bn_running, self.axis_name)(x), self.leak)
+    h = _with_cond(x.reshape(x.shape[0], -1), cond)
+    h = nn.Dropout(self.dropout, deterministic=not train)(h)
+    return nn.Dense(1, kernel_init=KERAS_INIT)(h)[:, 0]
+
+
+def _upsample2(x: jnp.ndarray) -> jnp.ndarray:
+  """Nearest-neighbour x2: [B, H, W, C] -> [B, 2H, 2W, C]."""
+  return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+
+
+@GENERATORS.register("dcgan_cake")
+class DCGANCakeGenerator(nn.Module):
+  """The seed's transposed generator: dense 8*8*128 (no activation); reshape; transposed convs
+  4x4 stride 2 'same' with LeakyReLU(0.2) and 128, 256, 512 filters; conv 5x5 to 3, sigmoid.
+  """
+  output_range = (0.0, 1.0)
+  filters: Sequence[int] = (128, 256, 512)
+  start: int = 8
+  start_channels: int = 128
+  width: float = 1.0
+  leak: float = 0.2
+  channels: int = 3
+  axis_name: Optional[str] = None
+  conv_transpose_impl: str = "auto"
+
+  @nn.compact
+  def __call__(self, z, cond=None, train: bool = True):
+    c0 = max(1, int(self.start_channels * self.width))
+    h = nn.Dense(self.start * self.start * c0, kernel_init=KERAS_INIT)(_with_cond(z, cond))
+    h = h.reshape(-1, self.start, self.start, c0)
+    for f in self.filters:
+      h = ConvTranspose(max(1, int(f * self.width)), (4, 4), (2, 2),
+                        impl=self.conv_transpose_impl, kernel_init=KERAS_INIT)(h)
+      h = nn.leaky_relu(h, self.leak)
+    h = nn.Conv(self.channels, (5, 5), padding="SAME", kernel_init=KERAS_INIT)(h)
+    return jax.nn.sigmoid(h)  # [B, 64, 64, 3]
+
+
+@GENERATORS.register("dcgan_cake_upsample")
+class DCGANCakeUpsampleGenerator(nn.Module):
+  """The seed's upsampling generator: dense 8*8*128; reshape; three blocks of nearest x2
+  upsampling then two (conv 3x3, batch norm, LeakyReLU(0.2)) with 64, 128, 256 filters;
+  conv 5x5 to 3, sigmoid.
+  """
+  output_range = (0.0, 1.0)
+  filters: Sequence[int] = (64, 128, 256)
+  start: int = 8
+  start_channels: int = 128
+  width: float = 1.0
+  leak: float = 0.2
+  channels: int = 3
+  axis_name: Optional[str] = None
+  conv_transpose_impl: str = "auto"  # Unused; uniform constructor.
+
+  @nn.compact
+  def __call__(self, z, cond=None, train: bool = True):
+    c0 = max(1, int(self.start_channels * self.width))
+    h = nn.Dense(self.start * self.start * c0, kernel_init=KERAS_INIT)(_with_cond(z, cond))
+    h = h.reshape(-1, self.start, self.start, c0)
+    for f in self.filters:
+      h = _upsample2(h)
+      for _ in range(2):
+        h = nn.Conv(max(1, int(f * self.width)), (3, 3), padding="SAME", kernel_init=KERAS_INIT)(h)
+        h = nn.leaky_relu(_batch_norm(train, self.axis_name)(h), self.leak)
+    h = nn.Conv(self.channels, (5, 5), padding="SAME", kernel_init=KERAS_INIT)(h)
+    return jax.nn.sigmoid(h)
 
 
 def count_params(variables) -> int:

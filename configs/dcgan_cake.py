@@ -1,0 +1,65 @@
+r"""DCGAN on a small folder of 64x64 RGB photos (the carrot-cake seed), transposed generator.
+
+  python train.py --config configs/dcgan_cake.py --workdir runs/cake \
+      --config.data.dir=<folder of photos>
+  python train.py --config configs/dcgan_cake.py:smoke --workdir /tmp/cake_smoke \
+      --config.data.dir=<folder>               # under a minute on a CPU
+  python eval.py data-grid --workdir runs/cake  # the loaded photos
+  python eval.py augment-grid --workdir runs/cake
+
+Training as the seed: per step, a discriminator update on 8 real photos (label 1)
+and 8 fresh fakes (label 0) in one batch of 16, labels + uniform[-0.05, 0.05]
+noise, binary cross-entropy, Adam 1e-5; then a generator update on 8 new fakes
+labelled real (no noise, no real images). Thousands of epochs: the whole
+checkpoint history is kept, every `train.checkpoint_every` epochs.
+
+Args (comma-separated): smoke (1/8 of the filters, 64 photos, 2 epochs).
+"""
+
+from configs import common
+from gm.config_utils import parse_arg
+
+
+def get_config(arg=None):
+  args = parse_arg(arg, smoke=False)
+  c = common.gan()
+  c.data.name = "image_folder"
+  c.data.source = "folder"         # folder | tfds (Food-101 carrot_cake)
+  c.data.dir = ""                  # Required for source=folder.
+  c.data.image_size = 64
+  c.data.resize = "crop"           # crop (center square) | pad
+  c.data.cache_dir = ""            # Decoded-array cache ('' = ~/.cache/gm/image_folder).
+  c.data.tfds_label = 14           # Food-101's carrot_cake.
+  c.model.generator = "dcgan_cake"
+  c.model.discriminator = "dcgan_cake"
+  c.model.generator_kwargs = {"width": 1.0}
+  c.model.discriminator_kwargs = {"width": 1.0}
+  c.model.noise_dim = 128
+  c.model.noise = "normal"
+  c.loss.name = "ns"
+  c.loss.label_noise = 0.05
+  for o in (c.optim_g, c.optim_d):   # Keras Adam defaults, lr 1e-5.
+    o.lr, o.b1 = 1e-5, 0.9
+  c.augment = common.augment(flip=True, zoom=0.1, rotate=10.0)
+  c.train.batch_size = 8
+  c.train.num_epochs = 3000
+  c.train.checkpoint_every = 100
+  c.train.eval_every = 10
+  c.train.d_bn_in_g_step = "running"  # Keras: a frozen discriminator runs its BN in inference mode.
+  c.eval.batch_size = 64
+  c.eval.judge_every = 100         # Sliced Wasserstein distance of samples to the photos.
+  if args.smoke:
+    smoke(c)
+  return c
+
+
+def smoke(c):
+  c.data.num_train = 64
+  c.data.num_test = 64
+  c.model.generator_kwargs = {"width": 0.125}
+  c.model.discriminator_kwargs = {"width": 0.125}
+  c.train.num_epochs = 2
+  c.train.checkpoint_every = 1
+  c.train.eval_every = 1
+  c.eval.judge_every = 1
+  return c
