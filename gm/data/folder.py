@@ -111,8 +111,9 @@ def default_cache_dir() -> str:
 
 def load_folder(directory: str, size: int, mode: str, cache_dir: str = "") -> Dict:
   """{'image': uint8 [N, size, size, 3], 'files': [N] relative paths, 'skipped': [...], 'cached': bool}."""
-  directory = os.path.abspath(directory)
   paths = list_images(directory)
+  directory = os.path.abspath(directory)
+  paths = [os.path.abspath(p) for p in paths]
   cache_dir = cache_dir or default_cache_dir()
   cache = os.path.join(cache_dir, _cache_key(directory, paths, size, mode) + ".npz")
   if os.path.exists(cache):

@@ -1,0 +1,225 @@
+"""Cake DCGAN: the image-folder loader, augmentation, the seed's models, SWD, a CLI smoke run."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import ROOT, load_config
+from gm import data, families, loop
+from gm.data import augment as A
+from gm.data import folder
+from gm.errors import UserError
+from gm.metrics import swd as S
+from gm.models import gan as M
+
+
+def _write_photos(d, n=12):
+  """n RGB JPEGs of different sizes (some nested), plus the awkward cases."""
+  rng = np.random.default_rng(0)
+  os.makedirs(d / "nested" / "deeper", exist_ok=True)
+  for i in range(n):
+    h, w = int(rng.integers(40, 200)), int(rng.integers(40, 200))
+    sub = d / "nested" if i % 3 == 0 else (d / "nested" / "deeper" if i % 3 == 1 else d)
+    ext = [".jpg", ".JPEG", ".png", ".webp"][i % 4]
+    Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(sub / f"p{i}{ext}")
+  Image.fromarray(np.full((30, 30), 77, np.uint8), "L").save(d / "gray.png")
+  Image.fromarray(np.zeros((30, 30), np.uint8), "L").convert("P").save(d / "palette.png")
+  rgba = np.zeros((30, 30, 4), np.uint8)
+  rgba[..., 0] = 255  # red, but fully transparent: becomes white
+  Image.fromarray(rgba, "RGBA").save(d / "clear.png")
+  (d / "broken.jpg").write_bytes(b"not a jpeg at all")
+  (d / "notes.txt").write_text("ignored")
+  return n + 3  # readable images
+
+
+def _snapshot(d):
+  return sorted((str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in d.rglob("*"))
+
+
+def test_folder_loader_converts_skips_caches_and_never_writes_the_folder(tmp_path, caplog):
+  photos, cache = tmp_path / "photos", tmp_path / "cache"
+  photos.mkdir()
+  readable = _write_photos(photos)
+  before = _snapshot(photos)
+  out = folder.load_folder(str(photos), 64, "crop", str(cache))
+  assert out["image"].shape == (readable, 64, 64, 3) and out["image"].dtype == np.uint8
+  assert out["skipped"] == ["broken.jpg"] and not out["cached"]
+  assert "skipped 1 unreadable image file(s)" in caplog.text and "broken.jpg" in caplog.text
+  files = out["files"]
+  assert (out["image"][files.index("gray.png")] == 77).all()  # grayscale -> RGB
+  assert (out["image"][files.index("clear.png")] == 255).all()  # transparent -> white
+  again = folder.load_folder(str(photos), 64, "crop", str(cache))
+  assert again["cached"] and np.array_equal(again["image"], out["image"])
+  assert _snapshot(photos) == before  # Nothing in the folder was written.
+  Image.fromarray(np.zeros((50, 50, 3), np.uint8)).save(photos / "new.jpg")
+  changed = folder.load_folder(str(photos), 64, "crop", str(cache))
+  assert not changed["cached"] and len(changed["image"]) == readable + 1
+
+
+def test_crop_and_pad_geometry():
+  img = np.zeros((50, 100, 3), np.uint8)  # wide: left half red, right half blue
+  img[:, :50, 0] = 255
+  img[:, 50:, 2] = 255
+  crop = np.asarray(folder.resize(Image.fromarray(img), 20, "crop"))
+  assert crop.shape == (20, 20, 3)
+  assert crop[:, :8, 0].min() > 200 and crop[:, 12:, 2].min() > 200  # the centre 50x50 square
+  pad = np.asarray(folder.resize(Image.fromarray(img), 20, "pad"))
+  assert (pad[:4] == 0).all() and (pad[-4:] == 0).all()  # black bars above and below
+  assert pad[10, 2, 0] > 200 and pad[10, 17, 2] > 200
+
+
+def test_folder_errors_say_what_to_do(tmp_path):
+  cfg = load_config("dcgan_cake", "smoke").data
+  for directory, message in (("", "data.dir is empty"), (str(tmp_path / "nope"), "does not exist"),
+                             (str(tmp_path), "no images")):
+    cfg.dir = directory
+    with pytest.raises(UserError, match=message):
+      data.load(cfg)
+  (tmp_path / "a.jpg").write_bytes(b"garbage")
+  cfg.dir, cfg.cache_dir = str(tmp_path), str(tmp_path / "cache")
+  with pytest.raises(UserError, match="could be read"):
+    data.load(cfg)
+
+
+def test_food101_source_keeps_only_carrot_cake(tmp_path):
+  import tensorflow_datasets as tfds  # pylint: disable=g-import-not-at-top
+  cfg = load_config("dcgan_cake", "smoke").data
+  cfg.source = "tfds"
+  with tfds.testing.mock_data(num_examples=300):
+    src = tfds.data_source("food101", split="train")
+    expected = sum(int(src[i]["label"]) == 14 for i in range(len(src)))
+    if expected == 0:
+      pytest.skip("mock data drew no carrot_cake example")
+    ds = data.load(cfg)
+  assert ds.train["image"].shape[1:] == (64, 64, 3) and len(ds.train["image"]) == min(expected, 64)
+
+
+def test_flip_rotation_and_zoom_warps():
+  x = np.random.default_rng(0).uniform(size=(2, 9, 9, 3)).astype(np.float32)
+  np.testing.assert_array_equal(A._affine_warp(jnp.asarray(x[0]), jnp.eye(2)), x[0])
+  quarter = jnp.array([[0.0, -1.0], [1.0, 0.0]])  # +90 degrees
+  np.testing.assert_allclose(A._affine_warp(jnp.asarray(x[0]), quarter), np.rot90(x[0], -1),
+                             atol=1e-5)
+  flipped = A.augment(jnp.asarray(x), jax.random.PRNGKey(3), flip=True)
+  for a, f in zip(x, np.asarray(flipped)):
+    assert np.array_equal(f, a) or np.array_equal(f, a[:, ::-1])
+  assert np.array_equal(A.augment(jnp.asarray(x), jax.random.PRNGKey(0), flip=False), x)
+  zoomed = A.augment(jnp.asarray(x), jax.random.PRNGKey(1), flip=False, zoom=0.2, rotate=15.0)
+  assert zoomed.shape == x.shape and not np.allclose(zoomed, x)
+
+
+def test_diff_augment_translation_cutout_and_gradients():
+  x = jnp.ones((4, 16, 16, 3))
+  cut = np.asarray(A.diff_augment(x, jax.random.PRNGKey(0), ("cutout",)))
+  zeros = (cut[..., 0] == 0).sum((1, 2))
+  assert (zeros <= 64).all() and (zeros >= 16).all()  # an 8x8 square, clipped at the border
+  moved = np.asarray(A.diff_augment(x, jax.random.PRNGKey(1), ("translation",)))
+  assert ((moved == 0) | (moved == 1)).all() and (moved.sum((1, 2, 3)) >= 14 * 14 * 3).all()
+  g = jax.grad(lambda x: A.diff_augment(x, jax.random.PRNGKey(2),
+                                        ("color", "translation", "cutout")).sum())(x)
+  assert np.isfinite(g).all() and np.abs(g).sum() > 0
+  with pytest.raises(ValueError, match="valid: color"):
+    A.parse_policy("color,blur")
+
+
+def test_cake_parameter_counts_from_the_layer_formulas():
+  conv = lambda k, i, o: k * k * i * o + o
+  bn = lambda c: 4 * c  # scale, bias, mean, var
+  d = (conv(4, 3, 64) + bn(64) + conv(4, 64, 128) + bn(128) + conv(4, 128, 128) + bn(128)
+       + 8 * 8 * 128 + 1)
+  dense = 128 * 8 * 8 * 128 + 8 * 8 * 128
+  g_t = dense + conv(4, 128, 128) + conv(4, 128, 256) + conv(4, 256, 512) + conv(5, 512, 3)
+  g_u = (dense + conv(3, 128, 64) + bn(64) + conv(3, 64, 64) + bn(64) + conv(3, 64, 128)
+         + bn(128) + conv(3, 128, 128) + bn(128) + conv(3, 128, 256) + bn(256)
+         + conv(3, 256, 256) + bn(256) + conv(5, 256, 3))
+  key = jax.random.PRNGKey(0)
+  x, z = jnp.zeros((2, 64, 64, 3)), jnp.zeros((2, 128))
+  assert M.count_params(M.DISCRIMINATORS.get("dcgan_cake")().init(key, x, train=False)) == d
+  assert M.count_params(M.GENERATORS.get("dcgan_cake")().init(key, z, train=False)) == g_t
+  assert M.count_params(M.GENERATORS.get("dcgan_cake_upsample")().init(key, z,
+                                                                       train=False)) == g_u
+  assert (d, g_t, g_u) == (406_081, 3_979_651, 2_296_963)  # params + batch-norm statistics
+
+
+def test_sliced_wasserstein():
+  rng = np.random.default_rng(0)
+  a, b = rng.normal(size=(300, 1)), rng.normal(1.0, 2.0, size=(300, 1))
+  exact = np.abs(np.sort(a[:, 0]) - np.sort(b[:, 0])).mean()  # 1-D: W1 of sorted samples
+  assert S.sliced_wasserstein(a, b, directions=3) == pytest.approx(exact, rel=1e-9)
+  imgs = rng.uniform(size=(64, 32, 32, 3)) ** 2  # i.i.d. noise images
+  ramps = (np.linspace(0, 1, 32)[None, :, None, None] * rng.uniform(size=(64, 1, 1, 3))
+           + 0.05 * rng.normal(size=(64, 32, 32, 3)))  # smooth colour ramps
+  same = S.swd(imgs[:32], imgs[32:])
+  other = S.swd(imgs[:32], ramps[32:])
+  assert set(same) == {"swd_32", "swd_16", "swd"} and same["swd"] < 0.35 * other["swd"]
+  assert S.swd(ramps[:32], ramps[32:])["swd"] < 0.35 * other["swd"]
+  levels = S.laplacian_pyramid(imgs[:2])
+  assert [lv.shape[1] for lv in levels] == [32, 16]
+
+
+def test_d_batch_norm_mode_in_the_generator_step():
+  """'running' (Keras' frozen D) leaves D's statistics out of the G step's forward pass."""
+  c = load_config("dcgan_cake", "smoke")
+  outs = {}
+  for mode in ("batch", "running"):
+    c.train.d_bn_in_g_step = mode
+    fam = families.get(c)
+    fam.total_steps = 10
+    batch = {"image": np.random.default_rng(0).integers(0, 256, (8, 64, 64, 3), dtype=np.uint8),
+             "label": np.zeros(8, np.int32)}
+    state = fam.init(jax.random.PRNGKey(0), batch)
+    new, m = jax.jit(fam.g_step, static_argnums=1)(state, 8, jax.random.PRNGKey(1))
+    assert jax.tree.all(jax.tree.map(np.array_equal, new.d, state.d))
+    outs[mode] = float(m["g_loss"])
+  assert outs["batch"] != outs["running"]
+
+
+def test_cake_smoke_trains_from_the_cli_and_draws_its_plots(tmp_path):
+  photos = tmp_path / "photos"
+  photos.mkdir()
+  rng = np.random.default_rng(1)
+  for i in range(24):
+    Image.fromarray(rng.integers(0, 256, (80, 96, 3), dtype=np.uint8)).save(photos / f"{i}.jpg")
+  wd = tmp_path / "run"
+  cmd = [sys.executable, os.path.join(ROOT, "train.py"), "--config",
+         os.path.join(ROOT, "configs/dcgan_cake.py:smoke"), "--workdir", str(wd),
+         f"--config.data.dir={photos}", f"--config.data.cache_dir={tmp_path / 'cache'}",
+         "--config.train.progress=False", "--config.train.tensorboard=False"]
+  out = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+  assert out.returncode == 0, out.stderr[-2000:]
+  records = [json.loads(line) for line in open(wd / "metrics.jsonl")]
+  assert [r["epoch"] for r in records] == [1, 2] and all("quality/swd" in r for r in records)
+  assert sorted(os.listdir(wd / "samples")) == ["step_00000000.png", "step_00000003.png",
+                                                "step_00000006.png"]
+  ev = subprocess.run([sys.executable, os.path.join(ROOT, "eval.py"), "all", "--workdir",
+                       str(wd)], capture_output=True, text=True, timeout=600, cwd=ROOT)
+  assert ev.returncode == 0, ev.stderr[-2000:]
+  assert sorted(os.listdir(wd / "eval")) == sorted([
+      "samples_step6.png", "loss_curves.png", "evolution.gif", "gan_score_step6.json",
+      "data_grid.png"])
+  # Too few photos for one batch: a one-line error, and the run directory is untouched.
+  small = subprocess.run(cmd[:-2] + ["--config.data.num_train=5"] + cmd[-2:],
+                         capture_output=True, text=True, timeout=600, cwd=ROOT)
+  assert small.returncode == 2 and "fewer than one batch of 8" in small.stderr
+
+
+def test_augment_grid_before_training_from_a_config(tmp_path):
+  from eval import parser, run  # pylint: disable=g-import-not-at-top
+  photos = tmp_path / "photos"
+  photos.mkdir()
+  for i in range(3):
+    Image.fromarray(np.full((70, 70, 3), 40 * i, np.uint8)).save(photos / f"{i}.png")
+  run(parser().parse_args(["augment-grid", "--config", os.path.join(ROOT, "configs/dcgan_cake.py"),
+                           "--set", f"data.dir={photos}", "--set",
+                           f"data.cache_dir={tmp_path / 'c'}", "--out", str(tmp_path / "out"),
+                           "--images", "3", "--draws", "4"]))
+  grid = np.asarray(Image.open(tmp_path / "out" / "augment_grid.png"))
+  assert grid.shape[0] > 3 * 64 and grid.shape[1] > 5 * 64
