@@ -39,7 +39,8 @@ def parser() -> argparse.ArgumentParser:
       sp.add_argument("--step", default="latest", help=argparse.SUPPRESS)
     elif cmd is None or cmd.needs_run:
       sp.add_argument("--workdir", required=True)
-      sp.add_argument("--step", default="latest", help="checkpoint step or 'latest'")
+      sp.add_argument("--step", default="latest",
+                      help="checkpoint step, 'latest' or 'best' (by the logged quality number)")
     sp.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     if cmd:
       cmd.add_args(sp)

@@ -53,9 +53,17 @@ def save_grid(images: np.ndarray, path: str, cols: int = 8, title: Optional[str]
   return path
 
 
-def save_gif(frames: Sequence[str], path: str, duration_ms: int = 400) -> str:
-  """Assembles PNG files into an animated GIF (last frame held longer)."""
-  images = [Image.open(f).convert("RGB") for f in frames]
+def grid_image(images: np.ndarray, cols: int, scale: int = 3) -> Image.Image:
+  """Images [N, H, W, C] in [0, 1] -> an RGB PIL grid, upscaled by `scale`."""
+  grid = tile(images, cols)
+  img = Image.fromarray(grid[..., 0] if grid.shape[-1] == 1 else grid).convert("RGB")
+  return img.resize((img.width * scale, img.height * scale), Image.NEAREST)
+
+
+def save_gif(frames: Sequence, path: str, duration_ms: int = 400) -> str:
+  """Assembles PNG files (or PIL images) into an animated GIF (last frame held longer)."""
+  images = [f.convert("RGB") if isinstance(f, Image.Image) else Image.open(f).convert("RGB")
+            for f in frames]
   durations = [duration_ms] * (len(images) - 1) + [duration_ms * 4]
   images[0].save(_ensure_dir(path), save_all=True, append_images=images[1:],
                  duration=durations, loop=0)
@@ -159,4 +167,23 @@ def metric_over_steps(steps: Sequence[int], values: Dict[str, Sequence[float]], 
     ax.set_title(name)
     ax.grid(alpha=0.3)
   fig.suptitle(title)
+  return _save(fig, path)
+
+
+def lines(series: Dict[str, np.ndarray], path: str, xlabel: str = "step", ylabel: str = "",
+          title: str = "", log: bool = False, faint: Optional[Dict[str, np.ndarray]] = None) -> str:
+  """Named curves on one axis (plus optional faint ones, e.g. discarded restarts)."""
+  fig, ax = plt.subplots(figsize=(5.5, 3.5))
+  for ys in (faint or {}).values():
+    ax.plot(ys, color="0.8", lw=0.8)
+  for name, ys in series.items():
+    ax.plot(ys, label=name)
+  if log:
+    ax.set_yscale("log")
+  ax.set_xlabel(xlabel)
+  ax.set_ylabel(ylabel)
+  ax.grid(alpha=0.3)
+  if len(series) <= 12:
+    ax.legend(fontsize=7)
+  ax.set_title(title)
   return _save(fig, path)

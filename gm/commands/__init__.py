@@ -6,6 +6,6 @@ registered with its argparse options. Commands are thin: figures live in
 """
 
 from gm.commands.base import COMMANDS, Command, RunContext
-from gm.commands import autoencoders, cvae, data, gan, generic  # noqa: F401  (register commands)
+from gm.commands import autoencoders, cvae, data, gan, generic, invert  # noqa: F401  (register commands)
 
 __all__ = ["COMMANDS", "Command", "RunContext"]

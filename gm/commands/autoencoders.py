@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gm import plots
+from gm.commands import invert as invert_cmds
 from gm.commands.base import command, parse_floats, write_json
 from gm.data import to_float
 from gm.errors import UserError
@@ -90,12 +91,22 @@ def _pairs(ctx, args):
   return pairs
 
 
-@command("interpolate", "decode k points between the codes of test-image pairs", AE_FAMILIES,
-         lambda p: (p.add_argument("--pairs", default="", help="test indices, e.g. 0:1,2:3"),
-                    p.add_argument("--digits", default="1:7,3:8,4:9,0:6",
-                                   help="digit pairs (first test example of each)"),
-                    p.add_argument("--k", type=int, default=8, help="points between the ends")))
+def _interpolate_args(p):
+  p.add_argument("--pairs", default="", help="AE/VAE: test indices, e.g. 0:1,2:3")
+  p.add_argument("--digits", default="1:7,3:8,4:9,0:6",
+                 help="AE/VAE: digit pairs (first test example of each)")
+  p.add_argument("--k", type=int, default=8, help="points between the ends")
+  p.add_argument("--a", default="0", help="GAN: image A, a training index or a file")
+  p.add_argument("--b", default="1", help="GAN: image B")
+  invert_cmds.add_inversion_args(p)
+
+
+@command("interpolate", "AE/VAE: decode k points between the codes of test-image pairs; GAN: "
+         "invert images A and B and decode k codes between (linear and spherical)",
+         AE_FAMILIES + ("gan",), _interpolate_args)
 def interpolate(ctx, args):
+  if ctx.config.family == "gan":
+    return invert_cmds.interpolate_gan(ctx, args)
   pairs = _pairs(ctx, args)
   test = ctx.dataset.test
   idx = np.array(pairs).reshape(-1)

@@ -80,12 +80,27 @@ class RunContext:
     return self._template[0], self.restore(step), step
 
   def resolve(self, step: str) -> int:
-    """'latest' or a number -> a step of the checkpoint history (clear error otherwise)."""
+    """'latest', 'best' or a number -> a step of the checkpoint history (clear error otherwise).
+
+    'best': the checkpoint with the best value of the family's quality number
+    (`Family.best_metric`) among those logged in metrics.jsonl.
+    """
     ckpt = checkpoint.Checkpointer(self.workdir, create=False)
     try:
-      return ckpt.resolve(step)
+      if step != "best":
+        return ckpt.resolve(step)
+      steps = set(ckpt.steps())
     finally:
       ckpt.close()
+    key, mode = self.family.best_metric
+    from gm.commands.generic import read_metrics  # pylint: disable=g-import-not-at-top
+    logged = {r["step"]: r[key] for r in read_metrics(self.workdir)
+              if key in r and r["step"] in steps}
+    if not logged:
+      raise UserError(f"--step best: no checkpoint has a logged {key} in metrics.jsonl "
+                      "(enable eval.judge_every when training), pass --step N instead")
+    pick = min if mode == "min" else max
+    return pick(logged, key=lambda s: (logged[s], -s) if mode == "min" else (logged[s], s))
 
   def steps(self) -> List[int]:
     """Every step of the checkpoint history."""

@@ -118,6 +118,8 @@ class _AutoencoderBase(Family):
 class AE(_AutoencoderBase):
   """Deterministic autoencoder with a selectable reconstruction loss (mse, bce)."""
 
+  best_metric = ("test/mse", "min")
+
   def loss(self, params, batch, key):
     del key
     x = self.inputs(batch)
@@ -152,6 +154,7 @@ class VAE(_AutoencoderBase):
   """VAE of the TensorFlow tutorial: Gaussian q(z|x), N(0, I) prior, Bernoulli p(x|z)."""
 
   enc_multiplier = 2
+  best_metric = ("test/elbo", "max")
 
   def posterior(self, params, x, cond=None) -> Tuple[jnp.ndarray, jnp.ndarray]:
     """q(z|x) parameters: mean [B, D], logvar [B, D]."""

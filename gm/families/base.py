@@ -65,6 +65,7 @@ class Family:
     del state, judge, key, test
     return {}
 
+  best_metric = ("test/loss", "min")  # The quality number `--step best` picks by.
   uses_judge = True      # judge_metrics needs the MNIST judge (else it gets None).
   score_prefix = "judge"  # Prefix of judge_metrics in metrics.jsonl.
 

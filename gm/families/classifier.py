@@ -14,6 +14,8 @@ from gm.models.classifier import JudgeCNN
 class Classifier(Family):
   """Cross-entropy training of `JudgeCNN`; test metrics: accuracy and NLL."""
 
+  best_metric = ("test/accuracy", "max")
+
   def __init__(self, config):
     super().__init__(config)
     self.net = JudgeCNN(features=config.model.features, dropout=config.model.dropout)

@@ -84,6 +84,10 @@ class GAN(Family):
     return self.config.data.name == "mnist"
 
   @property
+  def best_metric(self):
+    return ("judge/frechet", "min") if self.uses_judge else ("quality/swd", "min")
+
+  @property
   def score_prefix(self) -> str:
     return "judge" if self.uses_judge else "quality"
 

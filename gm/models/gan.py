@@ -52,6 +52,7 @@ class MLPDiscriminator(nn.Module):
     h = _with_cond(x.reshape(x.shape[0], -1), cond)  # [B, H*W*C (+K)]
     for width in self.hidden:
       h = nn.leaky_relu(nn.Dense(width, kernel_init=KERAS_INIT)(h), self.leak)
+    self.sow("intermediates", "features", h)  # For feature-matching losses.
     return nn.Dense(1, kernel_init=KERAS_INIT)(h)[:, 0]  # [B]
 
 
@@ -91,6 +92,7 @@ class DCGANMnistDiscriminator(nn.Module):
       x = max_pool_2x2(nn.leaky_relu(x, self.leak))
     h = _with_cond(x.reshape(x.shape[0], -1), cond)  # [B, 4*4*64 (+K)]
     h = nn.leaky_relu(nn.Dense(4 * 4 * 64, kernel_init=KERAS_INIT)(h), self.leak)
+    self.sow("intermediates", "features", h)
     return nn.Dense(1, kernel_init=KERAS_INIT)(h)[:, 0]
 
 
@@ -141,6 +143,7 @@ class DCGANCakeDiscriminator(nn.Module):
                   kernel_init=KERAS_INIT)(x)
       x = nn.leaky_relu(_batch_norm(train and not bn_running, self.axis_name)(x), self.leak)
     h = _with_cond(x.reshape(x.shape[0], -1), cond)
+    self.sow("intermediates", "features", h)
     h = nn.Dropout(self.dropout, deterministic=not train)(h)
     return nn.Dense(1, kernel_init=KERAS_INIT)(h)[:, 0]
 

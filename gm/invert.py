@@ -1,0 +1,202 @@
+"""Latent-space optimization: find the generator input that reproduces an image.
+
+The seed's procedure: start from a random generator input, minimise the mean
+squared error between G(z) and the target by gradient steps on z only (the
+network's weights are closed over as constants), SGD with learning rate 0.01
+and momentum 0.9, 100 steps. Here, many targets and many random restarts run
+in one compiled call (a batch of T * R codes; each code's loss depends only on
+its own image, so one gradient of the summed loss is every code's gradient),
+and the best restart per target is kept.
+
+A `Generator` is a view of a trained run as `images = generate(z)`, in [0, 1],
+with how to draw z, and optionally an encoder (AE / VAE: start from the code of
+the target) and discriminator features (feature-matching loss).
+"""
+
+import dataclasses
+from typing import Callable, Dict, Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from gm.errors import UserError
+
+
+@dataclasses.dataclass
+class Generator:
+  """A frozen generator: z [N, D] -> images [N, H, W, C] in [0, 1]."""
+  generate: Callable[[jnp.ndarray], jnp.ndarray]
+  z_dim: int
+  sample_z: Callable[[jax.Array, int], jnp.ndarray]
+  encode: Optional[Callable[[jnp.ndarray], jnp.ndarray]] = None   # images -> z (AE / VAE)
+  features: Optional[Callable[[jnp.ndarray], jnp.ndarray]] = None  # images -> D features [N, F]
+
+
+def generator_of(family, state) -> Generator:
+  """The generator view of a GAN, AE or VAE run state (weights captured, never updated)."""
+  if hasattr(family, "noise_dim"):  # GAN
+    if getattr(family, "num_classes", 0):
+      raise UserError("inversion of a conditional GAN needs a label; not supported, use an "
+                      "unconditional GAN run")
+    lo, hi = family.output_range
+
+    def features(images):
+      x = lo + (hi - lo) * images
+      _, inter = family.disc.apply({"params": state.d.params, "batch_stats": state.d.batch_stats},
+                                   x, None, train=False, mutable=["intermediates"])
+      return inter["intermediates"]["features"][0]
+
+    return Generator(generate=lambda z: family.images(state.g, z), z_dim=family.noise_dim,
+                     sample_z=lambda key, n: family._noise(key, (n, family.noise_dim)),  # pylint: disable=protected-access
+                     features=features)
+  if hasattr(family, "latent_dim") and hasattr(family, "embed"):  # AE / VAE
+    if family.config.family == "cvae":
+      raise UserError("inversion of a conditional VAE is not supported")
+    return Generator(generate=lambda z: family.images(state.params, z), z_dim=family.latent_dim,
+                     sample_z=lambda key, n: jax.random.normal(key, (n, family.latent_dim)),
+                     encode=lambda x: family.embed(state.params, x)[0])
+  raise UserError(f"{family.config.family} runs have no generator to invert")
+
+
+LOSSES = ("mse", "mse+prior", "features")
+
+
+def make_optimizer(name: str, lr: float, momentum: float) -> optax.GradientTransformation:
+  if name == "sgd":
+    return optax.sgd(lr, momentum=momentum or None)
+  if name == "adam":
+    return optax.adam(lr)
+  raise UserError(f"unknown inversion optimizer {name!r}; valid: sgd, adam")
+
+
+def per_code_loss(gen: Generator, z: jnp.ndarray, targets: jnp.ndarray, loss: str,
+                  prior_weight: float, target_features=None) -> jnp.ndarray:
+  """Loss of each code [N] against its target [N, H, W, C]."""
+  images = gen.generate(z)
+  mse = jnp.mean((images - targets) ** 2, axis=(1, 2, 3))
+  if loss == "mse":
+    return mse
+  if loss == "mse+prior":
+    return mse + prior_weight * jnp.mean(z ** 2, axis=1)
+  if loss == "features":
+    return mse + jnp.mean((gen.features(images) - target_features) ** 2, axis=1)
+  raise UserError(f"unknown inversion loss {loss!r}; valid: {', '.join(LOSSES)}")
+
+
+def invert(gen: Generator, targets: np.ndarray, key: jax.Array, steps: int = 100,
+           restarts: int = 1, lr: float = 0.01, momentum: float = 0.9, optimizer: str = "sgd",
+           loss: str = "mse", prior_weight: float = 0.01, init: str = "random",
+           snapshots: int = 10) -> Dict[str, np.ndarray]:
+  """Optimises T * R codes at once; returns the best restart per target and the history.
+
+  Args:
+    targets: [T, H, W, C] in [0, 1].
+    init: 'random' (z from the generator's noise) or 'encoder' (AE / VAE: the
+      target's code, plus noise for restarts after the first).
+    snapshots: images of the best restart kept at this many evenly spaced steps.
+
+  Returns:
+    z [T, D], images [T, H, W, C], loss [T] (final, best restart), losses
+    [steps + 1, T, R] (before each step and at the end), best [T] (restart
+    index), z_all [T, R, D], evolution [S, T, H, W, C] with snapshot_steps [S].
+  """
+  if steps < 1 or restarts < 1:
+    raise UserError("--steps and --restarts must be >= 1")
+  if loss == "features" and gen.features is None:
+    raise UserError("the 'features' loss needs a discriminator (GAN runs only)")
+  t = len(targets)
+  targets = jnp.asarray(targets, jnp.float32)
+  rep = jnp.repeat(targets, restarts, axis=0)  # [T*R, H, W, C]
+  z0 = gen.sample_z(key, t * restarts)
+  if init == "encoder":
+    if gen.encode is None:
+      raise UserError("--init encoder needs an AE or VAE run")
+    code = jnp.repeat(gen.encode(targets), restarts, axis=0)
+    first = (jnp.arange(t * restarts) % restarts == 0)[:, None]
+    z0 = jnp.where(first, code, code + 0.5 * z0)
+  elif init != "random":
+    raise UserError(f"--init {init!r}; valid: random, encoder")
+  feats = gen.features(rep) if loss == "features" else None
+  tx = make_optimizer(optimizer, lr, momentum)
+  snap_steps = np.unique(np.linspace(0, steps, min(snapshots, steps + 1)).round().astype(int))
+
+  def total(z):
+    per = per_code_loss(gen, z, rep, loss, prior_weight, feats)
+    return per.sum(), per
+
+  @jax.jit
+  def run(z):
+    def body(carry, _):
+      z, opt = carry
+      (_, per), g = jax.value_and_grad(total, has_aux=True)(z)
+      upd, opt = tx.update(g, opt, z)
+      return (optax.apply_updates(z, upd), opt), (per, z)
+    (z, _), (per, zs) = jax.lax.scan(body, (z, tx.init(z)), None, length=steps)
+    final = total(z)[1]
+    return z, jnp.concatenate([per, final[None]]), jnp.concatenate([zs, z[None]])
+
+  z, losses, zs = run(z0)
+  losses = np.asarray(losses).reshape(steps + 1, t, restarts)
+  best = losses[-1].argmin(axis=1)  # [T]
+  z_all = np.asarray(z).reshape(t, restarts, -1)
+  z_best = z_all[np.arange(t), best]
+  zs = np.asarray(zs).reshape(steps + 1, t, restarts, -1)[snap_steps[:, None], np.arange(t)[None], best[None]]
+  gen_jit = jax.jit(gen.generate)
+  evolution = np.stack([np.asarray(gen_jit(zs[i])) for i in range(len(snap_steps))])
+  images = np.asarray(gen_jit(jnp.asarray(z_best)))
+  return {"z": z_best, "images": images, "loss": losses[-1][np.arange(t), best],
+          "losses": losses, "best": best, "z_all": z_all, "evolution": evolution,
+          "snapshot_steps": snap_steps}
+
+
+def slerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+  """Spherical interpolation between a [D] and b [D] at fractions t [K] -> [K, D]."""
+  na, nb = np.linalg.norm(a), np.linalg.norm(b)
+  omega = np.arccos(np.clip(np.dot(a / na, b / nb), -1.0, 1.0))
+  if omega < 1e-6:
+    return (1 - t)[:, None] * a + t[:, None] * b
+  so = np.sin(omega)
+  return (np.sin((1 - t) * omega) / so)[:, None] * a + (np.sin(t * omega) / so)[:, None] * b
+
+
+def lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
+  return (1 - t)[:, None] * a + t[:, None] * b
+
+
+# --- reconstruction quality ---------------------------------------------------------------
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+  """Peak signal-to-noise ratio in dB of images in [0, 1], per image [N]."""
+  mse = np.mean((np.asarray(a, np.float64) - np.asarray(b, np.float64)) ** 2, axis=(1, 2, 3))
+  return 10 * np.log10(1.0 / np.maximum(mse, 1e-12))
+
+
+def _gaussian_filter(x: np.ndarray, sigma: float = 1.5, truncate: float = 3.5) -> np.ndarray:
+  from scipy import ndimage  # pylint: disable=g-import-not-at-top
+  return ndimage.gaussian_filter(x, sigma, truncate=truncate, mode="reflect")
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+  """SSIM (Wang et al. 2004: Gaussian window sigma 1.5, K1 0.01, K2 0.03) per image [N].
+
+  Images [N, H, W, C] in [0, 1]; the mean over pixels and channels.
+  """
+  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+  c1, c2 = 0.01 ** 2, 0.03 ** 2
+  out = []
+  for x, y in zip(a, b):
+    vals = []
+    for c in range(x.shape[-1]):
+      u, v = x[..., c], y[..., c]
+      mu_u, mu_v = _gaussian_filter(u), _gaussian_filter(v)
+      s_uu = _gaussian_filter(u * u) - mu_u ** 2
+      s_vv = _gaussian_filter(v * v) - mu_v ** 2
+      s_uv = _gaussian_filter(u * v) - mu_u * mu_v
+      m = ((2 * mu_u * mu_v + c1) * (2 * s_uv + c2)) / ((mu_u ** 2 + mu_v ** 2 + c1) * (s_uu + s_vv + c2))
+      r = int(3.5 * 1.5 + 0.5)  # crop the border as skimage does
+      vals.append(m[r:-r, r:-r].mean())
+    out.append(np.mean(vals))
+  return np.asarray(out)
