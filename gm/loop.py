@@ -17,6 +17,7 @@ import functools
 import json
 import logging
 import os
+import signal
 import time
 from typing import Any, Callable, Dict
 
@@ -286,6 +287,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   runner = EpochRunner(family, per_step, info["num_train"], tc.get("epoch_driver", "auto"), mesh)
   bar = plots.progress(total=tc.num_epochs * runner.steps, initial=start_epoch * runner.steps,
                        enabled=tc.get("progress", True))
+  stop = GracefulStop()
   try:
     for epoch in range(start_epoch + 1, tc.num_epochs + 1):
       t0 = time.perf_counter()
@@ -306,11 +308,47 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                        if k.startswith(("train/loss", "test/")) and isinstance(v, float)})
       if epoch % tc.checkpoint_every == 0 or epoch == tc.num_epochs:
         save(epoch)
+      elif stop.requested:
+        save(epoch)  # Off-schedule: nothing done is lost.
+      if stop.requested and epoch < tc.num_epochs:
+        log.info("stopped by %s after epoch %d; checkpoint at step %d written; run the same "
+                 "command to resume", stop.requested, epoch, int(run.step))
+        raise KeyboardInterrupt
   finally:
+    stop.restore()
     bar.close()
     writer.close()
     ckpt.close()
   return run
+
+
+class GracefulStop:
+  """SIGINT / SIGTERM: the first finishes the current epoch and checkpoints it; a second stops now.
+
+  `requested` is the signal's name once one arrived. Only the main thread can
+  install handlers; elsewhere this does nothing.
+  """
+
+  def __init__(self):
+    self.requested = ""
+    self._old = {}
+    try:
+      for sig in (signal.SIGINT, signal.SIGTERM):
+        self._old[sig] = signal.signal(sig, self._handle)
+    except ValueError:  # Not the main thread.
+      self._old = {}
+
+  def _handle(self, signum, frame):
+    del frame
+    if self.requested:
+      raise KeyboardInterrupt
+    self.requested = signal.Signals(signum).name
+    log.warning("%s: finishing this epoch and writing a checkpoint (again to stop now, "
+                "losing the epoch in progress)", self.requested)
+
+  def restore(self):
+    for sig, handler in self._old.items():
+      signal.signal(sig, handler)
 
 
 def _check_finite(record: Dict[str, Any], epoch: int) -> None:

@@ -82,7 +82,7 @@ def test_unknown_source_and_dataset_are_errors():
   with pytest.raises(UserError, match="valid: embedded, idx, tfds"):
     data.load(config.data)
   config.data.name = "cifar"
-  with pytest.raises(ValueError, match="valid names: mnist"):
+  with pytest.raises(ValueError, match="valid names: image_folder, mnist, mnist_canvas"):
     data.load(config.data)
 
 

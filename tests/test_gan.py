@@ -239,7 +239,7 @@ def test_conditional_gan_trains_scores_and_draws_its_plots(tmp_path, judge_dir):
   produced = sorted(os.listdir(os.path.join(wd, "eval")))
   assert produced == sorted(["samples_step8.png", "digits_step8.png", "loss_curves.png",
                              "evolution.gif", "gan_score_step8.json", "gan_score_history.json",
-                             "gan_score_history.png"])
+                             "gan_score_history.png", "data_grid.png"])
   history = json.load(open(os.path.join(wd, "eval", "gan_score_history.json")))
   assert [r["step"] for r in history["scores"]] == [0, 8]
   assert all(0.0 <= r["label_accuracy"] <= 1.0 and r["frechet"] > 0 for r in history["scores"])

@@ -3,6 +3,8 @@
 import glob
 import json
 import os
+import subprocess
+import sys
 
 import jax
 import numpy as np
@@ -10,7 +12,7 @@ import pytest
 
 from gm import checkpoint, loop
 from gm.errors import UserError
-from tests.conftest import load_config
+from tests.conftest import ROOT, load_config
 from tests.test_cli import _run
 
 
@@ -108,5 +110,32 @@ def test_ae_trains_and_draws_its_plots(tmp_path):
   assert produced == sorted(["latent_space_step8.png", "latent_grid_step8.png",
                              "interpolate_step8.png", "reconstructions_step8.png",
                              "loss_curves.png", "evolution.gif", "elbo_step8.json"])
-  with pytest.raises(UserError, match="needs a vae run"):
+  with pytest.raises(UserError, match="needs a vae or gan run"):
     run(parser().parse_args(["samples", "--workdir", str(tmp_path / "ae")]))
+
+
+def test_sigint_finishes_the_epoch_and_checkpoints_it(tmp_path):
+  """Ctrl-C between scheduled checkpoints loses nothing: the epoch is finished and saved."""
+  import signal  # pylint: disable=g-import-not-at-top
+  import time  # pylint: disable=g-import-not-at-top
+  wd = tmp_path / "run"
+  cmd = [sys.executable, os.path.join(ROOT, "train.py"), "--config",
+         os.path.join(ROOT, "configs/gan_mlp_mnist.py:smoke"), "--workdir", str(wd),
+         "--config.train.num_epochs=500", "--config.train.checkpoint_every=100",
+         "--config.train.progress=False", "--config.train.tensorboard=False"]
+  proc = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+  metrics = wd / "metrics.jsonl"
+  deadline = time.time() + 300
+  while (not metrics.exists() or not metrics.read_text().strip()) and time.time() < deadline:
+    time.sleep(0.2)
+  proc.send_signal(signal.SIGINT)
+  _, err = proc.communicate(timeout=300)
+  assert proc.returncode == 130, err[-2000:]
+  last = json.loads(metrics.read_text().splitlines()[-1])
+  assert 1 <= last["epoch"] < 500 and "checkpoint at step" in err
+  steps = sorted(int(d) for d in os.listdir(wd / "checkpoints") if d.isdigit())
+  assert steps == [0, last["step"]]  # step 0, and the interrupted epoch (off the 100-epoch schedule)
+  resumed = subprocess.run(cmd[:6] + [f"--config.train.num_epochs={last['epoch'] + 1}"] + cmd[7:],
+                           cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert resumed.returncode == 0, resumed.stderr[-2000:]
+  assert f"resuming from step {last['step']} (epoch {last['epoch']})" in resumed.stderr
