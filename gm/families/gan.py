@@ -195,6 +195,7 @@ class GAN(Family):
     """One discriminator update on real images x [B, ...] and as many fresh fakes."""
     lc = self.config.loss
     kz, kt, kdrop, kp, ka = jax.random.split(key, 5)
+    kdrop = self._local_key(kdrop)  # Dropout masks differ between devices.
     n = x.shape[0]
     fake, _ = self.generate(state.g, self.noise(kz, n), cond, train=True)  # G's stats untouched.
     fake = jax.lax.stop_gradient(fake)
@@ -235,6 +236,7 @@ class GAN(Family):
   def g_step(self, state: GANState, n: int, key: jax.Array) -> Tuple[GANState, Metrics]:
     """One generator update on n fresh fakes labelled real (D's params and stats untouched)."""
     kz, kc, kdrop, ka = jax.random.split(key, 4)
+    kdrop = self._local_key(kdrop)
     z, cond = self.noise(kz, n), self.random_labels(kc, n)
 
     def loss_fn(params):
