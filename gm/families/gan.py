@@ -290,11 +290,14 @@ class GAN(Family):
     return self.images(state.g, inputs["z"], cond)
 
   def sample(self, state: GANState, key: jax.Array, num: int, labels=None) -> np.ndarray:
-    """`num` images [num, H, W, C] in [0, 1] (host), in chunks of 1000."""
-    out = []
-    for i in range(0, num, 1000):
+    """`num` images [num, H, W, C] in [0, 1] (host), in chunks of `eval.batch_size`.
+
+    The chunk bounds memory: a 64x64 generator's widest activation is ~8 MB per image.
+    """
+    out, chunk = [], max(1, self.config.eval.get("batch_size", 500))
+    for i in range(0, num, chunk):
       k = jax.random.fold_in(key, i)
-      m = min(1000, num - i)
+      m = min(chunk, num - i)
       cond = None if labels is None else self.one_hot(jnp.asarray(labels[i:i + m]))
       out.append(np.asarray(self.images_jit(state.g, self._noise(k, (m, self.noise_dim)), cond)))
     return np.concatenate(out)
@@ -304,9 +307,8 @@ class GAN(Family):
     conditional). Image folders (judge None): sliced Wasserstein distance to the real images."""
     if judge is None:
       from gm.metrics.swd import swd  # pylint: disable=g-import-not-at-top
-      num = min(num, 1000)
-      real = np.asarray(to_float(test["image"][:num]))
-      return swd(self.sample(state, key, max(num, 256)), real)
+      real = np.asarray(to_float(test["image"][:min(num, 1000)]))
+      return swd(self.sample(state, key, max(len(real), 256)), real)
     labels = np.arange(num) % self.num_classes if self.num_classes else None
     samples = self.sample(state, key, num, labels)
     scores = judge.distances(samples, np.asarray(to_float(test["image"][:num])))
