@@ -141,6 +141,16 @@ def make_evaluator(family: families.Family, test: Dict[str, np.ndarray], batch_s
   return lambda model, key: {k: float(v) for k, v in jax.device_get(run(model, key)).items()}
 
 
+def _check_not_foreign(workdir: str) -> None:
+  """A file, or a non-empty directory that is not a gm run, is never written to."""
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise UserError(f"workdir {workdir} is a file; pass a directory path")
+  if (os.path.isdir(workdir) and not os.path.exists(os.path.join(workdir, "config.json"))
+      and set(os.listdir(workdir)) - {WorkdirLock.NAME}):
+    raise UserError(f"workdir {workdir} is not empty and holds no gm run (no config.json); "
+                    "choose a new or empty directory")
+
+
 def prepare_workdir(config: ml_collections.ConfigDict, workdir: str,
                     allow_config_change: bool) -> None:
   """Creates the run directory, or checks that resuming it with this config is safe.
@@ -148,8 +158,7 @@ def prepare_workdir(config: ml_collections.ConfigDict, workdir: str,
   Never deletes or overwrites anything: an existing directory must be a gm run
   of the same config (up to `config_utils.RESUMABLE_KEYS`).
   """
-  if os.path.exists(workdir) and not os.path.isdir(workdir):
-    raise UserError(f"workdir {workdir} is a file; pass a directory path")
+  _check_not_foreign(workdir)
   cfg_path = os.path.join(workdir, "config.json")
   new = config_utils.to_dict(config)
   if os.path.exists(cfg_path):
@@ -162,9 +171,6 @@ def prepare_workdir(config: ml_collections.ConfigDict, workdir: str,
     if not diff and old == new:
       return
     os.replace(cfg_path, cfg_path + f".{int(time.time())}.bak")  # Keep the old one.
-  elif os.path.isdir(workdir) and os.listdir(workdir):
-    raise UserError(f"workdir {workdir} is not empty and holds no gm run (no config.json); "
-                    "choose a new or empty directory")
   os.makedirs(workdir, exist_ok=True)
   with open(cfg_path, "w") as f:
     json.dump(new, f, indent=2, sort_keys=True)
@@ -247,7 +253,64 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   _check_sizes(config, dataset, per_step)
   mesh = sharding.data_mesh(tc.get("num_devices", 0))
   sharding.check_batch(mesh, tc.batch_size)
-  prepare_workdir(config, workdir, allow_config_change)
+  _check_not_foreign(workdir)  # Before the lock file is written into it.
+  os.makedirs(workdir, exist_ok=True)
+  with WorkdirLock(workdir):
+    prepare_workdir(config, workdir, allow_config_change)
+    return _train(config, workdir, dataset, mesh, per_step)
+
+
+class WorkdirLock:
+  """`<workdir>/train.lock` holding our pid: a second train.py on the same run is refused.
+
+  A lock left by a process that no longer exists (killed) is taken over.
+  """
+
+  NAME = "train.lock"
+
+  def __init__(self, workdir: str):
+    self.path = os.path.join(workdir, self.NAME)
+
+  def __enter__(self):
+    for _ in range(2):
+      try:
+        fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+      except FileExistsError:
+        try:
+          with open(self.path) as f:
+            pid = int(f.read().strip() or 0)
+        except (OSError, ValueError):
+          pid = 0
+        if pid and _alive(pid):
+          raise UserError(f"another training process (pid {pid}) is using {os.path.dirname(self.path)}; "
+                          "wait for it or stop it first") from None
+        os.remove(self.path)  # Stale: its process is gone.
+        continue
+      with os.fdopen(fd, "w") as f:
+        f.write(str(os.getpid()))
+      return self
+    raise UserError(f"could not take the lock {self.path}; remove it if no training is running")
+
+  def __exit__(self, *exc):
+    try:
+      os.remove(self.path)
+    except OSError:
+      pass
+
+
+def _alive(pid: int) -> bool:
+  try:
+    os.kill(pid, 0)
+  except ProcessLookupError:
+    return False
+  except PermissionError:
+    return True
+  return True
+
+
+def _train(config, workdir, dataset, mesh, per_step) -> RunState:
+  """The body of `train_and_evaluate`, once the workdir is prepared and locked."""
+  tc = config.train
   info = dataset.info
   log.info("data: %s from %s (%s): %d train / %d test", info["name"], info["source"],
            info.get("path", ""), info["num_train"], info["num_test"])

@@ -139,3 +139,18 @@ def test_sigint_finishes_the_epoch_and_checkpoints_it(tmp_path):
                            cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert resumed.returncode == 0, resumed.stderr[-2000:]
   assert f"resuming from step {last['step']} (epoch {last['epoch']})" in resumed.stderr
+
+
+def test_a_second_training_process_on_the_same_run_is_refused(tmp_path, tiny_vae):
+  wd = tmp_path / "run"
+  wd.mkdir()
+  (wd / "train.lock").write_text(str(os.getpid()))  # a live process holds the run
+  with pytest.raises(UserError, match=f"another training process \\(pid {os.getpid()}\\)"):
+    loop.train_and_evaluate(tiny_vae, str(wd))
+  assert os.listdir(wd) == ["train.lock"]  # nothing else was written
+  dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                        capture_output=True, text=True).stdout.strip()
+  (wd / "train.lock").write_text(dead)  # left behind by a killed run: taken over
+  tiny_vae.train.num_epochs = 1
+  loop.train_and_evaluate(tiny_vae, str(wd))
+  assert "train.lock" not in os.listdir(wd) and (wd / "checkpoints").is_dir()
