@@ -79,6 +79,6 @@ def _run_one(ctx, name, args):
 
 
 if __name__ == "__main__":
-  cli.setup_logging()
   a = parser().parse_args()
+  cli.setup_logging(a.debug)
   sys.exit(cli.run_main(lambda: run(a), a.debug))

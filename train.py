@@ -10,34 +10,48 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from gm import cli, loop
+from gm import cli, config_utils  # gm.loop (JAX) is imported only once the flags are valid.
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Config file, optionally with :arg.",
                                 lock_config=True)
 flags.DEFINE_string("workdir", None, "Run directory (created, or resumed if it holds a run).")
 flags.DEFINE_bool("allow_config_change", False, "Resume even if the config differs.")
-flags.DEFINE_bool("debug", False, "Show tracebacks of user errors.")
+flags.DEFINE_bool("debug", False, "Show tracebacks of errors.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
 def parse_flags(argv):
-  """absl flag parsing with bad --config overrides as one-line errors."""
+  """absl flag parsing; a bad flag, config file or --config override is a one-line error."""
   try:
-    return FLAGS(argv)
-  except (flags.Error, AttributeError, KeyError, TypeError, ValueError) as e:
-    message = " ".join(str(e).replace("\\n", " ").replace("\\'", "'").split())
-    print(f"error: bad flag or config override: {message}", file=sys.stderr)
-    sys.exit(2)
+    rest = FLAGS(argv)
+    FLAGS.config.keys()  # A config file that failed to load raises only when used.
+  except (flags.Error, AttributeError, KeyError, TypeError, ValueError, OSError) as e:
+    if any(a in ("--debug", "--debug=true", "--debug=True", "--debug=1") for a in argv):
+      raise
+    _exit(cli.explain_flag_error(argv, e))
+  if len(rest) > 1:
+    _exit(f"unexpected arguments: {' '.join(rest[1:])}; flags are --name=value "
+          "(python train.py --help)")
+  return rest
+
+
+def _exit(message: str):
+  print(f"error: {message}", file=sys.stderr)
+  sys.exit(2)
 
 
 def main(argv):
-  if len(argv) > 1:
-    raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-  cli.setup_logging()
-  sys.exit(cli.run_main(
-      lambda: loop.train_and_evaluate(FLAGS.config, FLAGS.workdir, FLAGS.allow_config_change),
-      FLAGS.debug))
+  del argv
+  cli.setup_logging(FLAGS.debug)
+
+  def train():
+    config_utils.check_values(FLAGS.config)  # Before JAX is even imported.
+    from gm import loop  # pylint: disable=g-import-not-at-top
+    loop.train_and_evaluate(FLAGS.config, FLAGS.workdir, FLAGS.allow_config_change)
+
+  sys.exit(cli.run_main(train, FLAGS.debug,
+                        rerun="rerun the same command (it resumes from the last checkpoint)"))
 
 
 if __name__ == "__main__":

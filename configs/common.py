@@ -40,6 +40,9 @@ def base() -> ml_collections.ConfigDict:
   c.train.epoch_driver = "auto"  # auto | loop | scan
   c.train.progress = True
   c.train.tensorboard = True
+  c.train.on_nonfinite = "stop"       # stop | rollback (to the last checkpoint, learning rates lowered)
+  c.train.max_rollbacks = 3           # then stop
+  c.train.rollback_lr_factor = 0.5    # learning rates x this at each rollback
 
   c.eval = ml_collections.ConfigDict()
   c.eval.batch_size = 500
@@ -83,7 +86,14 @@ def gan() -> ml_collections.ConfigDict:
   c.train.d_steps = 1              # discriminator updates per generator update
   c.train.d_bn_in_g_step = "batch"  # D's batch norm in the G update: batch | running (Keras)
   c.train.num_devices = 0          # devices of the data-parallel mesh (0 = all)
+  c.health = ml_collections.ConfigDict()  # Logged warnings (training goes on).
+  c.health.d_win_epochs = 5        # D "wins" this many epochs in a row ->
+  c.health.d_win_loss = 0.01       #   D loss below this, or D(x) > 0.99 and D(G(z)) < 0.01
+  c.health.collapse_ratio = 0.2    # sample spread (test/fake_std) below this x test/real_std
   c.eval.judge_every = 0
+  # Image folders: a local FID-Inception weights file (.npz; gm/metrics/inception.py) adds the
+  # Fréchet Inception distance (quality/fid) to the sliced Wasserstein distance. '' = no FID.
+  c.eval.inception_weights = ""
   return c
 
 

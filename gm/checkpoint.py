@@ -3,7 +3,8 @@
 A checkpoint `checkpoints/<step>/` holds `state` (the training state pytree:
 params, batch stats, optimizer states, step, RNG keys) and `meta` (JSON: epoch,
 step, dataset info). Orbax writes into a temporary directory and renames it when
-complete, so a partially written checkpoint is never listed.
+complete, so a partially written checkpoint is never listed; the temporary
+directories a killed save leaves behind are removed when the run is opened again.
 """
 
 import os
@@ -12,6 +13,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import jax
 import orbax.checkpoint as ocp
 
+from gm import faults
 from gm.errors import UserError
 
 
@@ -22,7 +24,8 @@ class Checkpointer:
     self.directory = os.path.join(os.path.abspath(workdir), "checkpoints")
     self.manager = ocp.CheckpointManager(
         self.directory,
-        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep or None, create=create))
+        options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep or None, create=create,
+                                             cleanup_tmp_directories=create))
 
   def steps(self) -> List[int]:
     return sorted(self.manager.all_steps())
@@ -33,6 +36,7 @@ class Checkpointer:
   def save(self, step: int, state: Any, meta: Dict[str, Any]) -> None:
     self.manager.save(step, args=ocp.args.Composite(
         state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
+    faults.kill_point("checkpoint_writing")
     self.manager.wait_until_finished()
 
   def restore(self, step: int, target: Any) -> Tuple[Any, Dict[str, Any]]:
@@ -42,8 +46,10 @@ class Checkpointer:
       out = self.manager.restore(step, args=ocp.args.Composite(
           state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()))
     except (ValueError, KeyError, TypeError) as e:
-      raise UserError(f"checkpoint {step} in {self.directory} does not match this config's "
-                      f"model ({type(e).__name__}: {str(e).splitlines()[0][:200]})") from e
+      reason = str(e).splitlines()[0].split(". ")[0][:200] if str(e) else type(e).__name__
+      raise UserError(f"checkpoint {step} in {self.directory} was written by a different model "
+                      f"({reason}); use the config the run was trained with (its config.json), "
+                      "or a new --workdir for this one") from e
     return out["state"], out["meta"]
 
   def resolve(self, step: str) -> int:

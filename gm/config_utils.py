@@ -11,7 +11,10 @@ import ml_collections
 # Keys that may differ when resuming a run without --allow_config_change:
 # extending training or changing how often things are written.
 RESUMABLE_KEYS = ("train.num_epochs", "train.checkpoint_every", "train.eval_every",
-                  "train.progress", "train.epoch_driver")
+                  "train.progress", "train.epoch_driver", "train.on_nonfinite",
+                  "train.max_rollbacks", "train.rollback_lr_factor")
+# Groups that only decide what is measured and logged, never the training trajectory.
+RESUMABLE_GROUPS = ("eval.", "health.")
 
 
 def parse_arg(arg: str, **defaults) -> ml_collections.ConfigDict:
@@ -55,7 +58,8 @@ def differences(old: Dict[str, Any], new: Dict[str, Any]) -> List[str]:
   """Dotted keys whose values differ between two config dicts (resumable keys ignored)."""
   a, b = flatten(old), flatten(new)
   keys = sorted(set(a) | set(b))
-  return [k for k in keys if a.get(k) != b.get(k) and k not in RESUMABLE_KEYS]
+  return [k for k in keys if a.get(k) != b.get(k) and k not in RESUMABLE_KEYS
+          and not k.startswith(RESUMABLE_GROUPS)]
 
 
 def load_file(spec: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:
@@ -87,6 +91,46 @@ def load_file(spec: str, overrides: Sequence[str] = ()) -> ml_collections.Config
       old = node[leaf]
     except (KeyError, AttributeError):
       raise UserError(f"--set {key}: no such config key") from None
-    node[leaf] = type(old)(value) if isinstance(old, (int, float, str)) and not isinstance(
-        old, bool) else value
+    try:
+      node[leaf] = type(old)(value) if isinstance(old, (int, float, str)) and not isinstance(
+          old, bool) else value
+    except (TypeError, ValueError):
+      kind = {int: "an integer", float: "a number"}.get(type(old), f"a {type(old).__name__}")
+      raise UserError(f"--set {key}={text}: {key} takes {kind}, e.g. --set {key}={old}") from None
+  check_values(config, how="--set <key>=<value>")
   return config
+
+
+# Sizes and counts, by their key's last name: these must be >= 1, those >= 0 (and `width`,
+# a factor, > 0). Checked by train.py before anything is imported or written (`check_values`).
+_AT_LEAST_ONE = ("batch_size", "checkpoint_every", "eval_every", "d_steps", "latent_dim",
+                 "noise_dim", "features", "start", "image_size", "placements")
+_NOT_NEGATIVE = ("num_epochs", "keep_checkpoints", "num_devices", "num_train", "num_test",
+                 "judge_every", "num_classes", "warmup_steps", "grad_clip", "lr", "beta",
+                 "gp_weight", "r1_weight", "label_noise", "label_smoothing", "zoom", "rotate",
+                 "dropout", "max_rollbacks")
+
+
+def check_values(config: ml_collections.ConfigDict, how: str = "--config.<key>=<value>") -> None:
+  """A ConfigError naming every size or count of the config that cannot work (0 or negative).
+
+  Keys are matched by their last name anywhere in the config (so `width` in
+  `model.generator_kwargs` too); `width` is a factor and must be > 0.
+  """
+  from gm.errors import ConfigError  # pylint: disable=g-import-not-at-top
+  bad = []
+  for key, value in flatten(to_dict(config)).items():
+    name = key.rsplit(".", 1)[-1]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+      continue
+    if name in _AT_LEAST_ONE + _NOT_NEGATIVE + ("width",) and value != value:  # NaN
+      bad.append(f"{key}={value} (must be a number)")
+    elif name in _AT_LEAST_ONE and value < 1:
+      bad.append(f"{key}={value} (must be >= 1)")
+    elif name == "width" and value <= 0:
+      bad.append(f"{key}={value} (must be > 0)")
+    elif name in _NOT_NEGATIVE and value < 0:
+      bad.append(f"{key}={value} (must be >= 0)")
+  if bad:
+    raise ConfigError(f"config value{'s' if len(bad) > 1 else ''} out of range: "
+                      f"{', '.join(bad)}; set {'them' if len(bad) > 1 else 'it'} with {how}")

@@ -19,7 +19,7 @@ import logging
 import os
 import signal
 import time
-from typing import Any, Callable, Dict
+from typing import Any, Callable, Dict, List
 
 import flax.struct
 import jax
@@ -27,7 +27,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from gm import checkpoint, config_utils, data as gm_data, families, metrics, plots, sharding
+from gm import (checkpoint, config_utils, data as gm_data, families, faults, metrics, optim,
+                plots, sharding)
 from gm.errors import UserError
 
 log = logging.getLogger("gm")
@@ -152,7 +153,7 @@ def _check_not_foreign(workdir: str) -> None:
 
 
 def prepare_workdir(config: ml_collections.ConfigDict, workdir: str,
-                    allow_config_change: bool) -> None:
+                    allow_config_change: bool, dataset: gm_data.Dataset = None) -> None:
   """Creates the run directory, or checks that resuming it with this config is safe.
 
   Never deletes or overwrites anything: an existing directory must be a gm run
@@ -162,18 +163,51 @@ def prepare_workdir(config: ml_collections.ConfigDict, workdir: str,
   cfg_path = os.path.join(workdir, "config.json")
   new = config_utils.to_dict(config)
   if os.path.exists(cfg_path):
-    with open(cfg_path) as f:
-      old = json.load(f)
+    try:
+      with open(cfg_path) as f:
+        old = json.load(f)
+    except ValueError:
+      raise UserError(f"{cfg_path} is damaged (not JSON); restore it from a copy (replaced ones "
+                      "are kept as config.json.<time>.bak) or use a new --workdir") from None
     diff = config_utils.differences(old, new)
     if diff and not allow_config_change:
       raise UserError(f"config differs from the run in {workdir} at: {', '.join(diff)}; "
                       "use a new --workdir, or pass --allow_config_change to resume anyway")
     if not diff and old == new:
       return
+    if diff and dataset is not None:
+      _check_checkpoint_fits(config, workdir, dataset)  # Before config.json is touched.
     os.replace(cfg_path, cfg_path + f".{int(time.time())}.bak")  # Keep the old one.
   os.makedirs(workdir, exist_ok=True)
-  with open(cfg_path, "w") as f:
-    json.dump(new, f, indent=2, sort_keys=True)
+  _write_atomic(cfg_path, lambda tmp: _dump_json(new, tmp))
+
+
+def _check_checkpoint_fits(config, workdir: str, dataset) -> None:
+  """A UserError if the run's latest checkpoint does not restore into `config`'s model."""
+  ckpt = checkpoint.Checkpointer(workdir, create=False)
+  try:
+    step = ckpt.latest_step()
+    if step is not None:
+      ckpt.restore(step, build(config, dataset)[1])
+  finally:
+    ckpt.close()
+
+
+def _dump_json(obj, path: str) -> None:
+  with open(path, "w") as f:
+    json.dump(obj, f, indent=2, sort_keys=True)
+
+
+def _write_lines(path: str, lines: List[str]) -> None:
+  with open(path, "w") as f:
+    f.writelines(lines)
+
+
+def _write_atomic(path: str, write: Callable[[str], None], suffix: str = "") -> None:
+  """write(tmp) then rename over `path`: a process killed meanwhile leaves the old file or none."""
+  tmp = f"{path}.tmp{os.getpid()}{suffix}"
+  write(tmp)
+  os.replace(tmp, path)
 
 
 class MetricWriter:
@@ -192,6 +226,8 @@ class MetricWriter:
   def write(self, step: int, record: Dict[str, Any]) -> None:
     with open(self.path, "a") as f:
       f.write(json.dumps({"step": step, **record}) + "\n")
+      f.flush()
+      os.fsync(f.fileno())
     if self.tb:
       for k, v in record.items():
         if isinstance(v, (int, float)) and k not in ("epoch", "step"):
@@ -202,6 +238,31 @@ class MetricWriter:
     if self.tb:
       self.tb.close()
 
+  def truncate_after(self, step: int) -> int:
+    """Moves records of steps after `step` (epochs no checkpoint holds) to metrics.dropped.jsonl.
+
+    A run killed between its metrics write and its checkpoint, or rolled back
+    after diverging, logs those epochs again when it redoes them; the old lines
+    are kept aside, not deleted. A torn last line (killed mid-write) goes too.
+    Returns the number of lines moved.
+    """
+    if not os.path.exists(self.path):
+      return 0
+    with open(self.path) as f:
+      lines = f.read().splitlines(keepends=True)
+    keep, drop = [], []
+    for i, line in enumerate(lines):
+      try:
+        later = json.loads(line)["step"] > step
+      except (ValueError, KeyError, TypeError):
+        later = i == len(lines) - 1  # A torn last line; a bad line elsewhere is the user's.
+      (drop if later else keep).append(line if line.endswith("\n") else line + "\n")
+    if drop:
+      with open(os.path.join(os.path.dirname(self.path), "metrics.dropped.jsonl"), "a") as f:
+        f.writelines(drop)
+      _write_atomic(self.path, lambda tmp: _write_lines(tmp, keep))
+    return len(drop)
+
 
 def load_monitor_inputs(family, workdir: str, key: jax.Array, test) -> Dict[str, np.ndarray]:
   """Fixed monitoring inputs, drawn once per run and saved as monitor.npz."""
@@ -210,7 +271,7 @@ def load_monitor_inputs(family, workdir: str, key: jax.Array, test) -> Dict[str,
     with np.load(path) as f:
       return dict(f)
   inputs = jax.device_get(family.monitor_inputs(key, test))
-  np.savez(path, **inputs)
+  _write_atomic(path, lambda tmp: np.savez(tmp, **inputs), suffix=".npz")
   return dict(inputs)
 
 
@@ -251,12 +312,14 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   tc = config.train
   per_step = families.get(config).examples_per_step(tc.batch_size)  # Checks the config too.
   _check_sizes(config, dataset, per_step)
+  if tc.get("on_nonfinite", "stop") not in ("stop", "rollback"):
+    raise UserError(f"train.on_nonfinite={tc.on_nonfinite!r}; valid: stop, rollback")
   mesh = sharding.data_mesh(tc.get("num_devices", 0))
   sharding.check_batch(mesh, tc.batch_size)
   _check_not_foreign(workdir)  # Before the lock file is written into it.
   os.makedirs(workdir, exist_ok=True)
   with WorkdirLock(workdir):
-    prepare_workdir(config, workdir, allow_config_change)
+    prepare_workdir(config, workdir, allow_config_change, dataset)
     return _train(config, workdir, dataset, mesh, per_step)
 
 
@@ -309,64 +372,120 @@ def _alive(pid: int) -> bool:
 
 
 def _train(config, workdir, dataset, mesh, per_step) -> RunState:
-  """The body of `train_and_evaluate`, once the workdir is prepared and locked."""
+  """The body of `train_and_evaluate`, once the workdir is prepared and locked.
+
+  Divergence: at each epoch's end the logged metrics and all parameters must be
+  finite. If not, `train.on_nonfinite='stop'` ends the run with an error naming
+  the epoch and the quantity (earlier checkpoints untouched); 'rollback'
+  restores the last checkpoint, multiplies every learning rate by
+  `train.rollback_lr_factor` and goes on (at most `train.max_rollbacks` times).
+  The lowered rate is stored in the checkpoints, so a resume keeps it.
+  """
   tc = config.train
   info = dataset.info
   log.info("data: %s from %s (%s): %d train / %d test", info["name"], info["source"],
            info.get("path", ""), info["num_train"], info["num_test"])
-  family, run, monitor_key = build(config, dataset)
   ckpt = checkpoint.Checkpointer(workdir, tc.get("keep_checkpoints", 0))
+  writer = MetricWriter(workdir, tc.get("tensorboard", True))
+  policy = tc.get("on_nonfinite", "stop")
+  # What a (re)start and a rollback share: optimizers at the current learning-rate scale,
+  # compiled functions, and the run state restored from the latest checkpoint (if any).
+  progress = {"lr_scale": 1.0, "rollbacks": 0}
 
-  start_epoch = 0
-  if ckpt.latest_step() is not None:
-    run, meta = ckpt.restore(ckpt.latest_step(), run)
-    start_epoch = meta["epoch"]
-    log.info("resuming from step %d (epoch %d)", int(run.step), start_epoch)
+  def start(adopt_meta: bool = True):
+    family, run, monitor_key = build(optim.scale_learning_rates(config, progress["lr_scale"])
+                                     if progress["lr_scale"] != 1.0 else config, dataset)
+    epoch = 0
+    if ckpt.latest_step() is not None:
+      run, meta = ckpt.restore(ckpt.latest_step(), run)
+      epoch = meta["epoch"]
+      if adopt_meta and meta.get("lr_scale", 1.0) != progress["lr_scale"]:  # A rolled-back run.
+        progress.update(lr_scale=meta["lr_scale"], rollbacks=meta.get("rollbacks", 0))
+        return start()
+      moved = writer.truncate_after(int(run.step))
+      log.info("%s from step %d (epoch %d)%s", "resuming" if adopt_meta else "restarting",
+               int(run.step), epoch,
+               f"; {moved} later metrics lines moved to metrics.dropped.jsonl" if moved else "")
+    return family, sharding.replicate(run, mesh), monitor_key, epoch
+
+  family, run, monitor_key, start_epoch = start()
   if mesh is not None:
     log.info("data parallel over %d devices (batch split on mesh axis %r)", mesh.size,
              sharding.DATA_AXIS)
-  run = sharding.replicate(run, mesh)
-
   monitor = load_monitor_inputs(family, workdir, monitor_key, dataset.test)
-  grid_fn = jax.jit(family.monitor_images)
-  evaluate = make_evaluator(family, dataset.test, config.eval.batch_size, mesh)
   eval_key, judge_key = jax.random.split(jax.random.PRNGKey(config.seed + 1))
-  writer = MetricWriter(workdir, tc.get("tensorboard", True))
   judge_every = config.eval.get("judge_every", 0)
   judge = (metrics.load_judge(config.eval.judge)  # Fail before training.
            if judge_every and family.uses_judge else None)
+  train_data = sharding.replicate({k: jnp.asarray(v) for k, v in dataset.train.items()}, mesh)
+
+  def compile_all(family):
+    return (EpochRunner(family, per_step, info["num_train"], tc.get("epoch_driver", "auto"), mesh),
+            make_evaluator(family, dataset.test, config.eval.batch_size, mesh),
+            jax.jit(family.monitor_images))
+
+  runner, evaluate, grid_fn = compile_all(family)
 
   def save(epoch: int):
     step = int(run.step)
     plots.save_grid(np.asarray(grid_fn(run.model, monitor)),
                     os.path.join(workdir, "samples", f"step_{step:08d}.png"),
                     cols=family.grid_columns, title=f"epoch {epoch}, step {step}")
-    ckpt.save(step, run, {"epoch": epoch, "step": step, "data": info})
+    ckpt.save(step, run, {"epoch": epoch, "step": step, "data": info, **progress})
 
   if start_epoch == 0 and ckpt.latest_step() is None:
     save(0)  # The untrained model's grid: the first frame of the evolution.
 
-  train_data = sharding.replicate({k: jnp.asarray(v) for k, v in dataset.train.items()}, mesh)
-  runner = EpochRunner(family, per_step, info["num_train"], tc.get("epoch_driver", "auto"), mesh)
   bar = plots.progress(total=tc.num_epochs * runner.steps, initial=start_epoch * runner.steps,
                        enabled=tc.get("progress", True))
+  history = []  # This session's records, for the family's health warnings.
   stop = GracefulStop()
   try:
-    for epoch in range(start_epoch + 1, tc.num_epochs + 1):
+    epoch = start_epoch
+    while epoch < tc.num_epochs:
+      epoch += 1
       t0 = time.perf_counter()
       run, train_metrics = runner(run, train_data, epoch, on_step=bar.update)
       record = {"epoch": epoch, **{f"train/{k}": float(v)
                                    for k, v in jax.device_get(train_metrics).items()}}
       record["time/epoch_s"] = time.perf_counter() - t0
-      if epoch % tc.get("eval_every", 1) == 0 or epoch == tc.num_epochs:
+      bad = _nonfinite(record, run.model)
+      if not bad and (epoch % tc.get("eval_every", 1) == 0 or epoch == tc.num_epochs):
         record.update({f"test/{k}": v for k, v in
                        evaluate(run.model, jax.random.fold_in(eval_key, epoch)).items()})
-      if judge_every and (epoch % judge_every == 0 or epoch == tc.num_epochs):
+      if not bad and judge_every and (epoch % judge_every == 0 or epoch == tc.num_epochs):
         scores = family.judge_metrics(run.model, judge, jax.random.fold_in(judge_key, epoch),
                                       dataset.test)
         record.update({f"{family.score_prefix}/{k}": v for k, v in scores.items()})
-      _check_finite(record, epoch)
+      bad = bad or _nonfinite(record)
+      if bad:
+        last = ckpt.latest_step()
+        where = f"non-finite {', '.join(bad)} at epoch {epoch}"
+        if policy != "rollback" or progress["rollbacks"] >= tc.get("max_rollbacks", 3):
+          raise UserError(
+              f"{where}; the last finite checkpoint is step {last}; lower the learning rate "
+              "(--config.optim.lr, or optim_g/optim_d for GANs) and resume, or set "
+              "--config.train.on_nonfinite=rollback" +
+              (f" (gave up after {progress['rollbacks']} rollbacks)" if progress["rollbacks"] else ""))
+        progress["lr_scale"] *= tc.get("rollback_lr_factor", 0.5)
+        progress["rollbacks"] += 1
+        family, run, _, epoch = start(adopt_meta=False)
+        runner, evaluate, grid_fn = compile_all(family)
+        log.warning("%s: rolled back to step %d (epoch %d); learning rates now x%g of the "
+                    "config's (rollback %d of at most %d)", where, int(run.step), epoch,
+                    progress["lr_scale"], progress["rollbacks"], tc.get("max_rollbacks", 3))
+        bar.close()
+        bar = plots.progress(total=tc.num_epochs * runner.steps, initial=epoch * runner.steps,
+                             enabled=tc.get("progress", True))
+        history.clear()
+        continue
+      if progress["lr_scale"] != 1.0:
+        record["train/lr_scale"] = progress["lr_scale"]
       writer.write(int(run.step), record)
+      history.append(record)
+      for warning in family.health_warnings(history):
+        log.warning("epoch %d: %s", epoch, warning)
+      faults.kill_point("epoch_logged")
       bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in record.items()
                        if k.startswith(("train/loss", "test/")) and isinstance(v, float)})
       if epoch % tc.checkpoint_every == 0 or epoch == tc.num_epochs:
@@ -414,8 +533,19 @@ class GracefulStop:
       signal.signal(sig, handler)
 
 
-def _check_finite(record: Dict[str, Any], epoch: int) -> None:
+def _nonfinite(record: Dict[str, Any], model: Any = None) -> List[str]:
+  """Names of non-finite logged metrics, and of parameter arrays of `model` if given."""
   bad = [k for k, v in record.items() if isinstance(v, float) and not np.isfinite(v)]
-  if bad:
-    raise UserError(f"non-finite {', '.join(bad)} at epoch {epoch}; lower the learning rate "
-                    "(--config.optim.lr) and resume or restart")
+  if model is not None and not bool(_all_finite(model)):
+    leaves = jax.tree_util.tree_leaves_with_path(jax.device_get(model))
+    names = [jax.tree_util.keystr(path) for path, v in leaves
+             if np.issubdtype(np.asarray(v).dtype, np.floating) and not np.isfinite(v).all()]
+    bad.append(f"parameters ({', '.join(names[:3])}{', ...' if len(names) > 3 else ''})")
+  return bad
+
+
+@jax.jit
+def _all_finite(tree) -> jnp.ndarray:
+  """One device-side reduction: are all floating-point leaves finite?"""
+  leaves = [x for x in jax.tree.leaves(tree) if jnp.issubdtype(x.dtype, jnp.floating)]
+  return jnp.all(jnp.stack([jnp.isfinite(x).all() for x in leaves])) if leaves else jnp.bool_(True)

@@ -40,3 +40,17 @@ def make_optimizer(cfg: ml_collections.ConfigDict, total_steps: int) -> optax.Gr
 def global_norm(tree) -> jnp.ndarray:
   """L2 norm of all leaves of a pytree (gradient / parameter / update norms)."""
   return jnp.sqrt(sum(jnp.sum(jnp.square(x.astype(jnp.float32))) for x in jax.tree.leaves(tree)))
+
+
+def scale_learning_rates(config: ml_collections.ConfigDict, scale: float) -> ml_collections.ConfigDict:
+  """A copy of `config` with `lr` of every optimizer group (`optim`, `optim_g`, `optim_d`, ...) x scale.
+
+  Used by the divergence rollback (`train.on_nonfinite='rollback'`); the
+  optimizer states keep their structure, so checkpoints restore into it.
+  """
+  config = ml_collections.ConfigDict(config.to_dict())
+  for name in list(config.keys()):
+    group = config[name]
+    if name.startswith("optim") and isinstance(group, ml_collections.ConfigDict) and "lr" in group:
+      group.lr = group.lr * scale
+  return config

@@ -242,6 +242,11 @@ def test_conditional_gan_trains_scores_and_draws_its_plots(tmp_path, judge_dir):
                              "gan_score_history.png", "data_grid.png"])
   history = json.load(open(os.path.join(wd, "eval", "gan_score_history.json")))
   assert [r["step"] for r in history["scores"]] == [0, 8]
+  # One row of the first 5 fixed-noise samples per checkpoint: 2 rows of 5 cells of 28 px (x2).
+  run(parser().parse_args(["evolution", "--workdir", wd, "--strip", "5"]))
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  strip = Image.open(os.path.join(wd, "eval", "evolution_strip.png"))
+  assert 5 * 56 <= strip.width < 6 * 56 and 2 * 56 <= strip.height < 3 * 56
   assert all(0.0 <= r["label_accuracy"] <= 1.0 and r["frechet"] > 0 for r in history["scores"])
 
 

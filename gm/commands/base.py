@@ -59,10 +59,16 @@ class RunContext:
     if not os.path.exists(cfg_path):
       raise UserError(f"{self.workdir} holds no gm run (no config.json); pass the --workdir "
                       "given to train.py")
-    with open(cfg_path) as f:
-      self.config = config_utils.from_dict(json.load(f))
+    try:
+      with open(cfg_path) as f:
+        self.config = config_utils.from_dict(json.load(f))
+    except ValueError:
+      raise UserError(f"{cfg_path} is damaged (not JSON); restore it from a copy (train.py keeps "
+                      "replaced ones as config.json.<time>.bak)") from None
     self._step_arg = step
     self.out_dir = os.path.join(self.workdir, "eval")
+    if step not in ("latest", "best", "", None):
+      self.resolve(step)  # A --step that does not exist fails before the model is built.
 
   @functools.cached_property
   def dataset(self) -> gm_data.Dataset:
@@ -85,6 +91,9 @@ class RunContext:
     'best': the checkpoint with the best value of the family's quality number
     (`Family.best_metric`) among those logged in metrics.jsonl.
     """
+    step = str(step).strip()
+    if step not in ("latest", "best", "") and not step.lstrip("-").isdigit():
+      raise UserError(f"--step {step!r}: pass a checkpoint step number, 'latest' or 'best'")
     ckpt = checkpoint.Checkpointer(self.workdir, create=False)
     try:
       if step != "best":
@@ -95,7 +104,7 @@ class RunContext:
     key, mode = self.family.best_metric
     from gm.commands.generic import read_metrics  # pylint: disable=g-import-not-at-top
     logged = {r["step"]: r[key] for r in read_metrics(self.workdir)
-              if key in r and r["step"] in steps}
+              if key in r and r.get("step") in steps}
     if not logged:
       raise UserError(f"--step best: no checkpoint has a logged {key} in metrics.jsonl "
                       "(enable eval.judge_every when training), pass --step N instead")

@@ -38,7 +38,8 @@ def digits(ctx, args):
 
 @command("gan-score", "MNIST: judge Fréchet distance and KID of samples to the test set (and "
          "label accuracy of a conditional GAN); image folders: sliced Wasserstein distance to the "
-         "photos; for one checkpoint or the whole history; JSON", ("gan",),
+         "photos (and FID with eval.inception_weights); for one checkpoint or the whole history; "
+         "JSON", ("gan",),
          lambda p: (p.add_argument("--num", type=int, default=2000, help="samples per checkpoint"),
                     p.add_argument("--judge", default="", help="judge run dir (default: eval.judge)"),
                     p.add_argument("--all", action="store_true", help="every checkpoint"),
@@ -69,7 +70,7 @@ def gan_score(ctx, args):
   if not args.all:
     return [write_json(ctx.path("gan_score", "json", steps[0]), result)]
   paths = [write_json(os.path.join(ctx.out_dir, "gan_score_history.json"), result)]
-  series = {k: [r[k] for r in records] for k in ("frechet", "kid", "label_accuracy", "swd")
+  series = {k: [r[k] for r in records] for k in ("frechet", "kid", "label_accuracy", "swd", "fid")
             if k in records[0]}
   paths.append(plots.metric_over_steps(steps, series, os.path.join(
       ctx.out_dir, "gan_score_history.png"), title=f"scores of {num} samples per checkpoint"))

@@ -2,28 +2,45 @@
 
 import glob
 import json
+import logging
 import os
 
+import jax
 import numpy as np
 
 from gm import plots
 from gm.commands.base import command
 from gm.errors import UserError
 
+log = logging.getLogger("gm")
+
 
 def read_metrics(workdir: str):
-  """Records of metrics.jsonl; a corrupt line is an error naming the line."""
+  """Records of metrics.jsonl.
+
+  A line that is not JSON is an error naming it, except an unterminated last
+  line: that is what a process killed while writing leaves, so it is skipped
+  with a warning (the next training run of the same workdir sets it aside).
+  """
   path = os.path.join(workdir, "metrics.jsonl")
   if not os.path.exists(path):
     raise UserError(f"{path} does not exist; train first")
+  with open(path, encoding="utf-8", errors="replace") as f:
+    lines = f.read().split("\n")  # The last item is '' when the file ends with a newline.
   records = []
-  with open(path) as f:
-    for i, line in enumerate(f, 1):
-      if line.strip():
-        try:
-          records.append(json.loads(line))
-        except json.JSONDecodeError:
-          raise UserError(f"{path} line {i} is not JSON; fix or remove that line") from None
+  for i, line in enumerate(lines, 1):
+    if not line.strip():
+      continue
+    try:
+      record = json.loads(line)
+      if not isinstance(record, dict):
+        raise ValueError("not an object")
+    except ValueError:
+      if i == len(lines):  # No newline after it: a write cut short.
+        log.warning("%s line %d is incomplete (a run killed while writing it?); ignoring it", path, i)
+        continue
+      raise UserError(f"{path} line {i} is not a JSON object; fix or delete that line") from None
+    records.append(record)
   return records
 
 
@@ -40,13 +57,26 @@ def loss_curves(ctx, args):
   return [plots.curves(records, keys, path, title=f"{ctx.config.family}: {ctx.workdir}")]
 
 
-@command("evolution", "the per-checkpoint sample grids as an animated GIF",
-         args=lambda p: p.add_argument("--ms", type=int, default=400, help="ms per frame"))
+@command("evolution", "the per-checkpoint sample grids as an animated GIF (and with --strip N, "
+         "one PNG row of the first N fixed-noise samples per checkpoint)",
+         args=lambda p: (p.add_argument("--ms", type=int, default=400, help="ms per frame"),
+                         p.add_argument("--strip", type=int, default=0,
+                                        help="also evolution_strip.png with N samples per row")))
 def evolution(ctx, args):
   frames = sorted(glob.glob(os.path.join(ctx.workdir, "samples", "step_*.png")))
   if not frames:
     raise UserError(f"no sample grids in {ctx.workdir}/samples; train first")
-  return [plots.save_gif(frames, os.path.join(ctx.out_dir, "evolution.gif"), args.ms)]
+  paths = [plots.save_gif(frames, os.path.join(ctx.out_dir, "evolution.gif"), args.ms)]
+  if args.strip > 0:
+    with np.load(os.path.join(ctx.workdir, "monitor.npz")) as f:
+      inputs = {k: v[:args.strip] for k, v in f.items()}
+    draw = jax.jit(ctx.family.monitor_images)
+    steps = ctx.steps()
+    rows = [np.asarray(draw(ctx.restore(step).model, inputs)) for step in steps]
+    paths.append(plots.save_grid(np.concatenate(rows), os.path.join(ctx.out_dir, "evolution_strip.png"),
+                                 cols=len(rows[0]), title=f"rows: steps {', '.join(map(str, steps))}",
+                                 scale=2))
+  return paths
 
 
 @command("samples", "a grid of samples: VAE prior draws, GAN noise draws", ("vae", "gan"),

@@ -65,6 +65,12 @@ class Family:
     del state, judge, key, test
     return {}
 
+  def health_warnings(self, history) -> list:
+    """Warnings (strings with the numbers) about training going wrong, from this session's
+    metrics records so far (oldest first); logged by the loop, training goes on."""
+    del history
+    return []
+
   best_metric = ("test/loss", "min")  # The quality number `--step best` picks by.
   uses_judge = True      # judge_metrics needs the MNIST judge (else it gets None).
   score_prefix = "judge"  # Prefix of judge_metrics in metrics.jsonl.

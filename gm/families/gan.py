@@ -77,6 +77,13 @@ class GAN(Family):
     self.d_bn_in_g_step = config.train.get("d_bn_in_g_step", "batch")
     if self.d_bn_in_g_step not in ("batch", "running"):
       raise ConfigError(f"train.d_bn_in_g_step={self.d_bn_in_g_step!r}; valid: batch, running")
+    self.inception_weights = config.eval.get("inception_weights", "")
+    if self.inception_weights:
+      if self.uses_judge:
+        raise ConfigError("eval.inception_weights applies to image folders; MNIST runs are scored "
+                          "by the MNIST judge: set it to ''")
+      from gm.metrics import inception  # pylint: disable=g-import-not-at-top
+      inception.check_weights_path(self.inception_weights)  # Before training: exists, .npz / .pth.
 
   @property
   def uses_judge(self) -> bool:
@@ -268,11 +275,41 @@ class GAN(Family):
     return state, {**metrics, **g_metrics}
 
   def eval_step(self, state: GANState, batch: Batch, key: jax.Array) -> Metrics:
-    """Per-example D(x) on test images and D(G(z)) on as many samples (inference mode)."""
+    """Per-example D(x) on test images and D(G(z)) on as many samples (inference mode).
+
+    Also the spread of the batch (`real_std`, `fake_std`: per-pixel standard
+    deviation over the batch, averaged over pixels, repeated per example): samples
+    collapsing to near-identical images drive `fake_std` towards 0.
+    """
     x, cond = self.inputs(batch), self.one_hot(batch["label"])
     fake, _ = self.generate(state.g, self.noise(key, x.shape[0]), cond)
+    spread = lambda im: jnp.full(im.shape[:1], jnp.std(im, axis=0).mean())
     return {"d_real": self._readout(self.discriminate(state.d, x, cond)[0]),
-            "d_fake": self._readout(self.discriminate(state.d, fake, cond)[0])}
+            "d_fake": self._readout(self.discriminate(state.d, fake, cond)[0]),
+            "real_std": spread(x), "fake_std": spread(fake)}
+
+  def health_warnings(self, history) -> list:
+    """D winning outright for `health.d_win_epochs` epochs in a row; collapsed samples."""
+    h, out = self.config.get("health", {}), []
+    n = h.get("d_win_epochs", 5)
+    recent = history[-n:]
+
+    def d_wins(r):
+      if r.get("train/d_loss", 1.0) < h.get("d_win_loss", 0.01):
+        return True
+      return (self.loss.probability and r.get("train/d_real", 0.0) > 0.99
+              and r.get("train/d_fake", 1.0) < 0.01)
+
+    if n and len(recent) == n and all(d_wins(r) for r in recent):
+      r = recent[-1]
+      out.append(f"the discriminator has won for {n} epochs: d_loss {r.get('train/d_loss', 0):.3g}, "
+                 f"D(x) {r.get('train/d_real', 0):.3g}, D(G(z)) {r.get('train/d_fake', 0):.3g}; "
+                 "G gets no signal (try a lower optim_d.lr, label smoothing or augmentation)")
+    r = history[-1] if history else {}
+    if "test/fake_std" in r and r["test/fake_std"] < h.get("collapse_ratio", 0.2) * r["test/real_std"]:
+      out.append(f"samples look collapsed: their spread {r['test/fake_std']:.3g} is under "
+                 f"{h.get('collapse_ratio', 0.2)} x the real images' {r['test/real_std']:.3g}")
+    return out
 
   # --- monitoring and judging -------------------------------------------------------
 
@@ -302,13 +339,25 @@ class GAN(Family):
       out.append(np.asarray(self.images_jit(state.g, self._noise(k, (m, self.noise_dim)), cond)))
     return np.concatenate(out)
 
+  @functools.cached_property
+  def inception_features(self):
+    """FID-Inception features (`gm.metrics.inception`) of `eval.inception_weights`, loaded once."""
+    from gm.metrics import inception  # pylint: disable=g-import-not-at-top
+    return inception.InceptionFeatures(self.inception_weights,
+                                       batch_size=self.config.eval.get("batch_size", 50))
+
   def judge_metrics(self, state, judge, key, test, num: int = 2000):
     """MNIST: judge Fréchet / KID of `num` samples to as many test images (label accuracy if
-    conditional). Image folders (judge None): sliced Wasserstein distance to the real images."""
+    conditional). Image folders (judge None): sliced Wasserstein distance to the real images, and
+    with `eval.inception_weights` the Fréchet Inception distance ('fid') of the same samples."""
     if judge is None:
       from gm.metrics.swd import swd  # pylint: disable=g-import-not-at-top
       real = np.asarray(to_float(test["image"][:min(num, 1000)]))
-      return swd(self.sample(state, key, max(len(real), 256)), real)
+      samples = self.sample(state, key, max(len(real), 256))
+      scores = swd(samples, real)
+      if self.inception_weights:
+        scores["fid"] = self.inception_features.fid(samples, real)
+      return scores
     labels = np.arange(num) % self.num_classes if self.num_classes else None
     samples = self.sample(state, key, num, labels)
     scores = judge.distances(samples, np.asarray(to_float(test["image"][:num])))

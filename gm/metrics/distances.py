@@ -13,8 +13,36 @@ def gaussian_stats(features: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
   return f.mean(0), np.cov(f, rowvar=False)
 
 
+def _trace_sqrt_product_low_rank(a: np.ndarray, b: np.ndarray) -> float:
+  """Tr (S_a S_b)^(1/2) through an N x N matrix, for features a [N_a, D], b [N_b, D] with N <= D.
+
+  With centred A, B: S_a S_b = A^T (A B^T B) / c, whose non-zero eigenvalues are
+  those of C C^T / c (and of C^T C / c), C = A B^T [N_a, N_b], c = (N_a - 1)(N_b - 1).
+  That matrix is symmetric positive semi-definite, so the trace of the square
+  root is the sum of the square roots of its eigenvalues: exact, with no D x D
+  matrix square root (about a minute on a 2-core CPU for D = 2048).
+  """
+  a = a - a.mean(0)
+  b = b - b.mean(0)
+  c = a @ b.T  # [N_a, N_b]
+  gram = c @ c.T if len(a) <= len(b) else c.T @ c
+  eig = np.linalg.eigvalsh(gram / ((len(a) - 1) * (len(b) - 1)))
+  return float(np.sqrt(np.clip(eig, 0.0, None)).sum())
+
+
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
-  """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)) of Gaussians fitted to [N, D] features."""
+  """||mu_a - mu_b||^2 + Tr(S_a + S_b - 2 (S_a S_b)^(1/2)) of Gaussians fitted to [N, D] features.
+
+  With fewer samples than dimensions (N <= D; e.g. a few hundred 2,048-d
+  Inception features) the covariances are rank-deficient, and the trace of the
+  square root is computed exactly in the N-dimensional sample space instead.
+  """
+  if min(len(a), len(b)) <= np.shape(a)[1]:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    mu1, mu2 = a.mean(0), b.mean(0)
+    tr1 = np.sum((a - mu1) ** 2) / (len(a) - 1)  # Tr S_a
+    tr2 = np.sum((b - mu2) ** 2) / (len(b) - 1)
+    return float(np.sum((mu1 - mu2) ** 2) + tr1 + tr2 - 2 * _trace_sqrt_product_low_rank(a, b))
   mu1, s1 = gaussian_stats(a)
   mu2, s2 = gaussian_stats(b)
   with warnings.catch_warnings():  # Rank-deficient covariances (few samples, dead units) are expected.

@@ -1,0 +1,494 @@
+"""Bad input, nothing lost: what a careless or hostile user can do, tried as they would.
+
+Every fault runs `train.py` / `eval.py` in a subprocess and checks that it ends with
+one line on stderr that starts with `error:` and says what to do (no traceback;
+`--debug` shows one), and that every file of the run directory / data folder is
+byte-for-byte the same afterwards, with the same mtime (new files only where a test
+says so). Faults that need a run share one tiny MLP-GAN run (trained once per module)
+and work on a copy of it.
+
+Each test adds a row to FAULTS; `test_readme_fault_table` renders them as the table in
+README.md between `<!-- faults:begin -->` and `<!-- faults:end -->` and checks it is
+up to date (`GM_UPDATE_FAULT_TABLE=1 python -m pytest -q tests/test_faults.py`
+writes it).
+"""
+
+import ctypes
+import fnmatch
+import glob
+import hashlib
+import json
+import os
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import ROOT
+
+README = os.path.join(ROOT, "README.md")
+BEGIN, END = "<!-- faults:begin -->", "<!-- faults:end -->"
+
+# Makes a run tiny; left out of the commands shown in the table.
+TINY = ("--config.data.num_train=64", "--config.data.num_test=32", "--config.eval.batch_size=32",
+        "--config.train.progress=false", "--config.train.tensorboard=false")
+VAE = ("--config", "configs/vae_mnist.py:smoke")
+GAN = ("--config", "configs/gan_mlp_mnist.py:smoke")
+GAN_RUN = ("--config.model.noise_dim=4", "--config.train.num_epochs=1")  # The shared run's.
+CAKE = ("--config", "configs/dcgan_cake.py:smoke")
+HIDDEN = set(TINY) | set(GAN_RUN)
+
+FAULTS = {}  # test id -> row of the README table
+ORDER = []   # test ids in the order of the table
+
+
+# --- helpers -------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module", autouse=True)
+def compile_cache(tmp_path_factory):
+  """One persistent JAX compilation cache for this module's subprocesses (a run resumed by a
+  test compiles what the shared run compiled; this saves about half of the module's time)."""
+  JAX_ENV["JAX_COMPILATION_CACHE_DIR"] = str(tmp_path_factory.mktemp("jax_cache"))
+  yield
+  JAX_ENV.pop("JAX_COMPILATION_CACHE_DIR")
+
+
+JAX_ENV = {"JAX_PLATFORMS": "cpu", "JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS": "0",
+           "JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES": "0"}
+
+
+def gm(script, *args, preexec_fn=None):
+  env = {**os.environ, **JAX_ENV}
+  return subprocess.run([sys.executable, script, *args], cwd=ROOT, env=env, capture_output=True,
+                        text=True, timeout=600, preexec_fn=preexec_fn)
+
+
+def snapshot(root):
+  """relative path -> (sha256, size, mtime_ns) of every file; directories -> None."""
+  out = {}
+  if not os.path.exists(root):
+    return out
+  if os.path.isfile(root):
+    return {".": _file_id(root)}
+  for dirpath, dirnames, filenames in os.walk(root):
+    for d in dirnames:
+      out[os.path.relpath(os.path.join(dirpath, d), root) + "/"] = None
+    for f in filenames:
+      p = os.path.join(dirpath, f)
+      out[os.path.relpath(p, root)] = _file_id(p)
+  return out
+
+
+def _file_id(path, size=None):
+  with open(path, "rb") as f:
+    data = f.read() if size is None else f.read(size)
+  return hashlib.sha256(data).hexdigest(), len(data), os.stat(path).st_mtime_ns
+
+
+def changes(root, before, after, new=(), grown=()):
+  """What differs between two snapshots beyond the allowed: new paths matching `new`,
+  files matching `grown` that only had bytes appended."""
+  bad = []
+  for rel, old in before.items():
+    if rel not in after:
+      bad.append(f"{rel} deleted")
+    elif after[rel] != old:
+      if any(fnmatch.fnmatch(rel, g) for g in grown):
+        prefix = _file_id(os.path.join(root, rel), old[1])
+        if prefix[:2] == old[:2]:
+          continue
+      bad.append(f"{rel} changed")
+  bad += [f"{rel} new" for rel in sorted(set(after) - set(before))
+          if not any(fnmatch.fnmatch(rel, g) for g in new)]
+  return bad
+
+
+def config_diff(a, b):
+  from gm import config_utils  # pylint: disable=g-import-not-at-top
+  fa, fb = config_utils.flatten(a), config_utils.flatten(b)
+  return sorted(k for k in set(fa) | set(fb) if fa.get(k) != fb.get(k))
+
+
+def check_error(r, code, *needles):
+  """Exit `code`, the last stderr line `error: ...` holding every needle, no traceback."""
+  lines = r.stderr.strip().splitlines()
+  assert r.returncode == code, r.stderr[-3000:]
+  assert lines and lines[-1].startswith("error: "), r.stderr[-3000:]
+  assert "Traceback" not in r.stderr, r.stderr[-3000:]
+  assert len(lines[-1]) < 600, lines[-1]
+  for needle in needles:
+    assert needle in lines[-1], (needle, lines[-1])
+  return lines[-1]
+
+
+def shown(text, paths):
+  """`text` with the test's temporary paths replaced by placeholders."""
+  for path, name in sorted(paths.items(), key=lambda kv: -len(kv[0])):
+    text = text.replace(path, name)
+  return text
+
+
+def record(test_id, fault, script, args, exit_code, says, intact, paths):
+  command = " ".join([script] + [a for a in args if a not in HIDDEN])
+  FAULTS[test_id] = {"fault": fault, "command": shown(command, paths), "exit": str(exit_code),
+                     "says": shown(says, paths), "intact": intact}
+
+
+def log_message(line):
+  """A log line without its timestamp / logger prefix (absl's or logging.basicConfig's)."""
+  line = re.sub(r"^[IWEF]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] ", "", line)  # absl
+  line = re.sub(r"^(DEBUG|INFO|WARNING|ERROR|CRITICAL):[\w.]+:", "", line)  # logging's default
+  return re.sub(r"^\d\d:\d\d:\d\d \S+ ", "", line)  # cli.setup_logging's
+
+
+@pytest.fixture(scope="module")
+def base_run(tmp_path_factory):
+  """One tiny MLP-GAN run (1 epoch: checkpoints 0 and 1, one metrics line).
+
+  Made as checkpoint 0, then resumed for epoch 1: so the compilation cache holds what a
+  resumed run compiles (restored arrays lower differently from fresh ones). In
+  subprocesses, so that this process has no JAX threads when it forks the others.
+  """
+  wd = str(tmp_path_factory.mktemp("base") / "run")
+  for epochs in (0, 1):
+    r = gm("train.py", *GAN, "--workdir", wd, *GAN_RUN, *TINY, f"--config.train.num_epochs={epochs}")
+    assert r.returncode == 0, r.stderr[-3000:]
+  for bak in glob.glob(os.path.join(wd, "config.json.*.bak")):
+    os.remove(bak)  # num_epochs 0 -> 1 kept the first config.json; the run is as if made at once.
+  assert sorted(os.listdir(os.path.join(wd, "checkpoints"))) == ["0", "1"]
+  return wd
+
+
+@pytest.fixture
+def run(base_run, tmp_path):
+  """A private copy of the shared run (mtimes kept)."""
+  wd = str(tmp_path / "run")
+  shutil.copytree(base_run, wd)
+  return wd
+
+
+# --- bad configs: nothing is created --------------------------------------------------------
+
+CONFIG_FAULTS = [
+    # id, fault, extra args, exit code, what the message must hold
+    ("unknown_key", "unknown config key", (*VAE, "--config.train.bogus=1"), 2,
+     ("unknown config key train.bogus", "valid keys under train: batch_size")),
+    ("typo_key", "misspelt config key", (*VAE, "--config.optim.lrr=0.1"), 2,
+     ("did you mean optim.lr?",)),
+    ("wrong_type", "wrong type", (*VAE, "--config.train.batch_size=abc"), 2,
+     ("takes an integer", "e.g. --config.train.batch_size=32")),
+    ("zero_batch", "zero batch size", (*VAE, "--config.train.batch_size=0"), 2,
+     ("train.batch_size=0 (must be >= 1)",)),
+    ("negative_epochs", "negative number of epochs", (*VAE, "--config.train.num_epochs=-1"), 2,
+     ("train.num_epochs=-1 (must be >= 0)",)),
+    ("negative_latent", "negative model size", (*VAE, "--config.model.latent_dim=-2"), 2,
+     ("model.latent_dim=-2 (must be >= 1)",)),
+    ("zero_checkpoint_every", "checkpoint interval 0",
+     (*VAE, "--config.train.checkpoint_every=0"), 2, ("train.checkpoint_every=0 (must be >= 1)",)),
+    ("missing_config", "config file that does not exist", ("--config", "configs/nope.py"), 2,
+     ("config file configs/nope.py does not exist",)),
+    ("bad_config_arg", "unknown config argument", ("--config", "configs/vae_mnist.py:smokee"), 2,
+     ("unknown config arg 'smokee'; valid: latent, quick, smoke",)),
+]
+ORDER += [c[0] for c in CONFIG_FAULTS]
+
+
+@pytest.mark.parametrize("test_id,fault,args,code,needles", CONFIG_FAULTS,
+                         ids=[c[0] for c in CONFIG_FAULTS])
+def test_bad_config_creates_nothing(tmp_path, test_id, fault, args, code, needles):
+  wd = str(tmp_path / "new")
+  args = (*args[:2], "--workdir", wd, *args[2:], *TINY)
+  r = gm("train.py", *args)
+  says = check_error(r, code, *needles)
+  assert not os.listdir(tmp_path)  # No workdir, nothing else.
+  record(test_id, fault, "train.py", args, r.returncode, says, "yes (nothing created)",
+         {wd: "<new dir>"})
+
+
+def test_debug_shows_the_traceback(tmp_path):
+  r = gm("train.py", *VAE, "--workdir", str(tmp_path / "new"), "--config.train.batch_size=0",
+         "--debug")
+  assert r.returncode == 2 and "Traceback (most recent call last)" in r.stderr
+  assert r.stderr.strip().splitlines()[-1].startswith("error: config value out of range")
+
+
+# --- the workdir ----------------------------------------------------------------------------
+
+ORDER += ["workdir_file"]
+
+
+def test_workdir_that_is_a_file(tmp_path):
+  path = tmp_path / "notes.txt"
+  path.write_text("precious\n")
+  before = snapshot(str(tmp_path))
+  args = (*VAE, "--workdir", str(path), *TINY)
+  r = gm("train.py", *args)
+  says = check_error(r, 2, "is a file; pass a directory path")
+  assert not changes(str(tmp_path), before, snapshot(str(tmp_path)))
+  record("workdir_file", "workdir is a regular file", "train.py", args, r.returncode, says,
+         "yes", {str(path): "<file>"})
+
+
+_LIBC = ctypes.CDLL(None, use_errno=True)  # Loaded here: the forked child only calls it.
+
+
+def _drop_permission_override():
+  """preexec_fn: as root, give up the capabilities that ignore file permissions (the process
+  then meets permission bits as any user does). Running as `nobody` is no option here: the
+  Python interpreter lives under /root (mode 700)."""
+  for cap in (1, 2, 3):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH, CAP_FOWNER
+    if _LIBC.prctl(24, cap, 0, 0, 0) != 0:  # PR_CAPBSET_DROP: gone after exec
+      raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+@pytest.fixture(scope="module")
+def as_user(tmp_path_factory):
+  """A preexec_fn under which a read-only directory really is read-only (else skip)."""
+  preexec = _drop_permission_override if os.geteuid() == 0 else None
+  d = tmp_path_factory.mktemp("probe")
+  os.chmod(d, 0o555)
+  try:
+    r = subprocess.run([sys.executable, "-c", f"open({str(d / 'x')!r}, 'w')"],
+                       preexec_fn=preexec, capture_output=True, text=True)
+  except (OSError, subprocess.SubprocessError) as e:
+    pytest.skip(f"cannot drop root's permission override to simulate a read-only workdir: {e}")
+  finally:
+    os.chmod(d, 0o755)
+  if r.returncode == 0:
+    pytest.skip("running as root and dropping CAP_DAC_OVERRIDE did not make a 555 directory "
+                "read-only, so a read-only workdir cannot be simulated")
+  return preexec
+
+
+def _make_read_only(root, writable=False):
+  for dirpath, dirnames, filenames in os.walk(root):
+    for f in filenames:
+      os.chmod(os.path.join(dirpath, f), 0o644 if writable else 0o444)
+    os.chmod(dirpath, 0o755 if writable else 0o555)
+
+
+READ_ONLY = [
+    ("read_only_train", "read-only workdir (resume)", "train.py", (*GAN, "--workdir", "{run}",
+                                                                 *GAN_RUN, *TINY),
+     ("Permission denied: <run>/train.lock; make <run> writable",)),
+    ("read_only_eval", "read-only workdir (eval)", "eval.py",
+     ("loss-curves", "--workdir", "{run}"), ("Permission denied: <run>/eval; make <run> writable",)),
+]
+ORDER += [c[0] for c in READ_ONLY]
+
+
+@pytest.mark.parametrize("test_id,fault,script,args,needles", READ_ONLY,
+                         ids=[c[0] for c in READ_ONLY])
+def test_read_only_workdir(run, as_user, test_id, fault, script, args, needles):
+  args = tuple(a.replace("{run}", run) for a in args)
+  before = snapshot(run)
+  _make_read_only(run)
+  try:
+    r = gm(script, *args, preexec_fn=as_user)
+  finally:
+    _make_read_only(run, writable=True)
+  paths = {run: "<run>"}
+  says = check_error(r, 1, *[n.replace("<run>", run) for n in needles])
+  assert not changes(run, before, snapshot(run))
+  record(test_id, fault, script, args, r.returncode, says, "yes", paths)
+
+
+# --- checkpoints of another architecture ------------------------------------------------------
+
+ORDER += ["other_arch_resume", "other_arch_eval"]
+
+
+def test_resume_with_another_architecture(run):
+  """The checkpoint is tried against the new model before config.json is replaced."""
+  before = snapshot(run)
+  args = (*GAN, "--workdir", run, *GAN_RUN, *TINY, "--config.model.noise_dim=8",
+          "--allow_config_change")
+  r = gm("train.py", *args)
+  says = check_error(r, 2, "checkpoint 1 in", "(8, 1024)", "(4, 1024)", "different model")
+  assert not changes(run, before, snapshot(run))
+  record("other_arch_resume", "checkpoint from another architecture (resume with "
+         "`--allow_config_change`)", "train.py", args, r.returncode, says, "yes", {run: "<run>"})
+
+
+def test_eval_with_another_architecture(run):
+  cfg = os.path.join(run, "config.json")
+  config = json.load(open(cfg))
+  config["model"]["noise_dim"] = 8  # As if config.json belonged to another model.
+  with open(cfg, "w") as f:
+    json.dump(config, f)
+  before = snapshot(run)
+  args = ("samples", "--workdir", run)
+  r = gm("eval.py", *args)
+  says = check_error(r, 2, "checkpoint 1 in", "(8, 1024)", "(4, 1024)")
+  assert re.search("does not match|different model", says)
+  assert not changes(run, before, snapshot(run))
+  record("other_arch_eval", "checkpoint from another architecture (eval; config.json edited)",
+         "eval.py", args, r.returncode, says, "yes", {run: "<run>"})
+
+
+# --- metrics.jsonl and --step -----------------------------------------------------------------
+
+ORDER += ["metrics_garbage", "metrics_truncated", "missing_step"]
+
+
+def test_garbage_line_in_metrics(run):
+  path = os.path.join(run, "metrics.jsonl")
+  lines = open(path).read().splitlines(keepends=True)
+  with open(path, "w") as f:
+    f.writelines(["this is not json\n"] + lines)
+  before = snapshot(run)
+  args = ("loss-curves", "--workdir", run)
+  r = gm("eval.py", *args)
+  says = check_error(r, 2, "metrics.jsonl line 1 is not a JSON object; fix or delete that line")
+  assert not changes(run, before, snapshot(run))
+  record("metrics_garbage", "garbage line in `metrics.jsonl`", "eval.py", args, r.returncode,
+         says, "yes", {run: "<run>"})
+
+
+def test_truncated_last_line_in_metrics(run):
+  """A process killed while appending leaves a torn last line: skipped with a warning."""
+  path = os.path.join(run, "metrics.jsonl")
+  with open(path, "a") as f:
+    f.write('{"step": 2, "epoch": 2, "train/d_lo')
+  before = snapshot(run)
+  args = ("loss-curves", "--workdir", run)
+  r = gm("eval.py", *args)
+  assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-3000:]
+  warning = [l for l in r.stderr.splitlines() if "is incomplete" in l]
+  assert len(warning) == 1 and "line 2" in warning[0]
+  assert r.stdout.split() == [os.path.join(run, "eval", "loss_curves.png")]
+  assert not changes(run, before, snapshot(run), new=("eval/", "eval/loss_curves.png"))
+  record("metrics_truncated", "torn last line in `metrics.jsonl` (killed mid-write)", "eval.py",
+         args, r.returncode, "warning: " + log_message(warning[0]),
+         "yes (the plot is written; the next train.py run moves the torn line to "
+         "metrics.dropped.jsonl)", {run: "<run>"})
+
+
+def test_eval_step_that_does_not_exist(run):
+  before = snapshot(run)
+  args = ("samples", "--workdir", run, "--step", "7")
+  r = gm("eval.py", *args)
+  says = check_error(r, 2, "no checkpoint at step 7; available: 0, 1")
+  assert not changes(run, before, snapshot(run))
+  record("missing_step", "eval `--step` that does not exist", "eval.py", args, r.returncode,
+         says, "yes", {run: "<run>"})
+
+
+# --- image folders ----------------------------------------------------------------------------
+
+ORDER += ["folder_non_images", "folder_empty"]
+
+
+@pytest.mark.parametrize("test_id,files", [("folder_non_images", ("a.jpg", "b.png", "c.webp")),
+                                           ("folder_empty", ())],
+                         ids=["non_images", "empty"])
+def test_image_folder_without_images(tmp_path, test_id, files):
+  folder = tmp_path / "photos"
+  folder.mkdir()
+  for name in files:
+    (folder / name).write_text(f"not an image, just text called {name}\n")
+  cache, wd = tmp_path / "cache", tmp_path / "new"
+  before = snapshot(str(tmp_path))
+  args = (*CAKE, "--workdir", str(wd), f"--config.data.dir={folder}",
+          f"--config.data.cache_dir={cache}", *TINY)
+  r = gm("train.py", *args)
+  needle = ("none of the 3 image files under" if files else "no images (.jpg, .jpeg, .png, "
+            ".webp) under")
+  says = check_error(r, 2, needle)
+  assert not changes(str(tmp_path), before, snapshot(str(tmp_path)))  # No workdir, no cache.
+  record(test_id, "image folder of text files named .jpg/.png/.webp" if files else
+         "empty image folder", "train.py", args, r.returncode, says,
+         "yes (nothing created, no decode cache)",
+         {str(folder): "<folder>", str(cache): "<cache>", str(wd): "<new dir>"})
+
+
+# --- disk full --------------------------------------------------------------------------------
+
+ORDER += ["disk_full"]
+FILE_LIMIT = 1_000_000  # bytes: above config.json, monitor.npz, a sample grid; below the arrays
+
+
+def _limit_file_size():
+  """preexec_fn: writes past FILE_LIMIT fail with EFBIG, as on a full disk."""
+  signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+  resource.setrlimit(resource.RLIMIT_FSIZE, (FILE_LIMIT, FILE_LIMIT))
+
+
+def test_disk_full_while_saving_a_checkpoint(run):
+  sizes = {rel: v[1] for rel, v in snapshot(run).items() if v}
+  assert max(s for rel, s in sizes.items() if not rel.startswith("checkpoints/")) < FILE_LIMIT
+  assert max(s for rel, s in sizes.items() if rel.startswith("checkpoints/")) > FILE_LIMIT
+  before = snapshot(run)
+  args = (*GAN, "--workdir", run, *GAN_RUN, *TINY, "--config.train.num_epochs=2")
+  r = gm("train.py", *args, preexec_fn=_limit_file_size)
+  says = check_error(r, 1, f"cannot write checkpoint {run}/checkpoints/2: File too large",
+                     "free disk space and rerun the same command")
+  # Epoch 2 ran: its metrics line and sample grid are written before its checkpoint. Extending
+  # the run rewrote config.json with num_epochs 2 (as any extension does; the old one is kept).
+  (bak,) = glob.glob(os.path.join(run, "config.json.*.bak"))
+  assert config_diff(json.load(open(bak)), json.load(open(os.path.join(run, "config.json")))) == [
+      "train.num_epochs"]
+  assert changes(run, before, snapshot(run), grown=("metrics.jsonl",),
+                 new=("samples/step_00000002.png", "checkpoints/2.orbax-checkpoint-tmp*",
+                      "config.json.*.bak")) == ["config.json changed"]
+  # The half-written checkpoint is neither listed by eval.py nor resumed from.
+  from gm import checkpoint  # pylint: disable=g-import-not-at-top
+  from gm.commands.base import RunContext  # pylint: disable=g-import-not-at-top
+  assert RunContext(run).steps() == [0, 1]
+  ckpt = checkpoint.Checkpointer(run, create=False)
+  assert ckpt.latest_step() == 1
+  ckpt.close()
+  record("disk_full", f"disk full while saving a checkpoint (file size limit {FILE_LIMIT:,} "
+         "bytes)", "train.py", args, r.returncode, says,
+         "yes (epoch 2 added its metrics line and sample grid, and `config.json` has num_epochs 2, "
+         "the old one kept as `.bak`, as extending a run does; the partial "
+         "`checkpoints/2.orbax-checkpoint-tmp` is not listed by eval.py nor resumed from)",
+         {run: "<run>"})
+
+
+# --- the README table -------------------------------------------------------------------------
+
+def cell(text, kind="md"):
+  """One table cell. `|` is escaped in every kind (GitHub needs \\| inside `code` too).
+  'code': the text as a code span (delimited by two backticks if it holds one: a message cut
+  short may hold an odd number). 'md': our own text; `<`, `>`, `&` are escaped outside its
+  `code` spans (else <run> is read as an HTML tag)."""
+  text = " ".join(str(text).split()).replace("|", "\\|")
+  if kind == "code":
+    return f"`` {text} ``" if "`" in text else f"`{text}`"
+  parts = text.split("`")
+  for i in range(0, len(parts), 2):
+    parts[i] = parts[i].replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+  return "`".join(parts)
+
+
+def render_table(rows):
+  out = ["| fault | command | exit | what the user sees (last line of stderr) | files intact |",
+         "|---|---|---|---|---|"]
+  for r in rows:
+    out.append("| " + " | ".join([cell(r["fault"]), cell(r["command"], "code"), r["exit"],
+                                  cell(r["says"], "code"), cell(r["intact"])]) + " |")
+  return "\n".join(out)
+
+
+def test_readme_fault_table():
+  missing = [t for t in ORDER if t not in FAULTS]
+  if missing:
+    pytest.skip(f"the table needs every fault test to pass in this session; missing: "
+                f"{', '.join(missing)}")
+  table = render_table([FAULTS[t] for t in ORDER])
+  text = open(README).read()
+  assert text.count(BEGIN) == 1 and text.count(END) == 1, "README.md needs the fault markers"
+  head, rest = text.split(BEGIN)
+  _, tail = rest.split(END)
+  if os.environ.get("GM_UPDATE_FAULT_TABLE") == "1":
+    with open(README, "w") as f:
+      f.write(f"{head}{BEGIN}\n{table}\n{END}{tail}")
+    return
+  assert rest.split(END)[0].strip() == table, (
+      "README.md's fault table is out of date: GM_UPDATE_FAULT_TABLE=1 python -m pytest -q "
+      "tests/test_faults.py")
