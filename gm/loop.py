@@ -27,8 +27,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from gm import (checkpoint, config_utils, data as gm_data, families, faults, metrics, optim,
-                plots, sharding)
+from gm import (checkpoint, config_utils, data as gm_data, families, faults, fileio, metrics,
+                optim, plots, sharding)
 from gm.errors import UserError
 
 log = logging.getLogger("gm")
@@ -179,7 +179,7 @@ def prepare_workdir(config: ml_collections.ConfigDict, workdir: str,
       _check_checkpoint_fits(config, workdir, dataset)  # Before config.json is touched.
     os.replace(cfg_path, cfg_path + f".{int(time.time())}.bak")  # Keep the old one.
   os.makedirs(workdir, exist_ok=True)
-  _write_atomic(cfg_path, lambda tmp: _dump_json(new, tmp))
+  fileio.write_atomic(cfg_path, lambda tmp: _dump_json(new, tmp))
 
 
 def _check_checkpoint_fits(config, workdir: str, dataset) -> None:
@@ -201,13 +201,6 @@ def _dump_json(obj, path: str) -> None:
 def _write_lines(path: str, lines: List[str]) -> None:
   with open(path, "w") as f:
     f.writelines(lines)
-
-
-def _write_atomic(path: str, write: Callable[[str], None], suffix: str = "") -> None:
-  """write(tmp) then rename over `path`: a process killed meanwhile leaves the old file or none."""
-  tmp = f"{path}.tmp{os.getpid()}{suffix}"
-  write(tmp)
-  os.replace(tmp, path)
 
 
 class MetricWriter:
@@ -260,7 +253,7 @@ class MetricWriter:
     if drop:
       with open(os.path.join(os.path.dirname(self.path), "metrics.dropped.jsonl"), "a") as f:
         f.writelines(drop)
-      _write_atomic(self.path, lambda tmp: _write_lines(tmp, keep))
+      fileio.write_atomic(self.path, lambda tmp: _write_lines(tmp, keep))
     return len(drop)
 
 
@@ -271,7 +264,7 @@ def load_monitor_inputs(family, workdir: str, key: jax.Array, test) -> Dict[str,
     with np.load(path) as f:
       return dict(f)
   inputs = jax.device_get(family.monitor_inputs(key, test))
-  _write_atomic(path, lambda tmp: np.savez(tmp, **inputs), suffix=".npz")
+  fileio.write_atomic(path, lambda tmp: np.savez(tmp, **inputs), suffix=".npz")
   return dict(inputs)
 
 

@@ -24,6 +24,7 @@ from typing import Dict, List, Tuple
 import ml_collections
 import numpy as np
 
+from gm import fileio
 from gm.data.core import DATASETS, Dataset, tfds_data_source
 from gm.errors import UserError
 
@@ -135,9 +136,10 @@ def load_folder(directory: str, size: int, mode: str, cache_dir: str = "") -> Di
                     "check that they are jpg/png/webp photos")
   try:
     os.makedirs(cache_dir, exist_ok=True)
-    tmp = cache + f".{os.getpid()}.tmp.npz"
-    np.savez(tmp, image=images, files=np.asarray(good), skipped=np.asarray(skipped, dtype=str))
-    os.replace(tmp, cache)  # Atomic: a concurrent or interrupted run never sees half a file.
+    # Atomic: a concurrent or interrupted run never sees half a file.
+    fileio.write_atomic(cache, lambda tmp: np.savez(tmp, image=images, files=np.asarray(good),
+                                                    skipped=np.asarray(skipped, dtype=str)),
+                        suffix=".npz")
   except OSError as e:
     log.warning("could not write the decode cache %s (%s); continuing without it", cache, e)
   return {"image": images, "files": good, "skipped": skipped, "cached": False}
