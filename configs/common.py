@@ -19,6 +19,7 @@ def base() -> ml_collections.ConfigDict:
 
   c.model = ml_collections.ConfigDict()
   c.model.conv_transpose_impl = "auto"  # auto | native | subpixel
+  c.model.compute_dtype = "float32"     # float32 | bfloat16 (mixed: params, optimizer state f32)
 
   c.loss = ml_collections.ConfigDict()
 

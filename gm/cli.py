@@ -86,9 +86,20 @@ def describe(e: BaseException, rerun: str = "rerun") -> "tuple[str, int]":
               f"system and {rerun}"), 1
     return (f"{reason}: {path or 'a file'}; make {target} writable (and readable) for this user, "
             f"or use another directory, and {rerun}"), 1
+  if out_of_memory(e):
+    what = re.search(r"(?:Out of memory|RESOURCE_EXHAUSTED)[^.;\n]*", str(e))
+    return (f"out of device memory ({(what.group(0) if what else type(e).__name__)[:160]}); lower "
+            "--config.train.batch_size (or --config.eval.batch_size), or try "
+            f"--config.model.compute_dtype=bfloat16, and {rerun}; checkpoints written before are "
+            "intact"), 2
   text = one_line(str(e)) or "(no message)"
   return (f"unexpected {type(e).__name__}: {text[:300]}; rerun with --debug for the "
           "traceback and report it"), 1
+
+
+def out_of_memory(e: BaseException) -> bool:
+  """True for a failed device (or host) allocation: XLA's RESOURCE_EXHAUSTED, MemoryError."""
+  return isinstance(e, MemoryError) or bool(re.search(r"RESOURCE_EXHAUSTED|Out of memory", str(e)))
 
 
 def one_line(text: str) -> str:

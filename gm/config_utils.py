@@ -12,7 +12,8 @@ import ml_collections
 # extending training or changing how often things are written.
 RESUMABLE_KEYS = ("train.num_epochs", "train.checkpoint_every", "train.eval_every",
                   "train.progress", "train.epoch_driver", "train.on_nonfinite",
-                  "train.max_rollbacks", "train.rollback_lr_factor")
+                  "train.max_rollbacks", "train.rollback_lr_factor",
+                  "model.compute_dtype")  # Parameters and optimizer states stay float32.
 # Groups that only decide what is measured and logged, never the training trajectory.
 RESUMABLE_GROUPS = ("eval.", "health.")
 
@@ -131,6 +132,9 @@ def check_values(config: ml_collections.ConfigDict, how: str = "--config.<key>=<
       bad.append(f"{key}={value} (must be > 0)")
     elif name in _NOT_NEGATIVE and value < 0:
       bad.append(f"{key}={value} (must be >= 0)")
+  if "model" in config:
+    from gm import precision  # pylint: disable=g-import-not-at-top
+    precision.compute_dtype(config.model)
   if bad:
     raise ConfigError(f"config value{'s' if len(bad) > 1 else ''} out of range: "
                       f"{', '.join(bad)}; set {'them' if len(bad) > 1 else 'it'} with {how}")

@@ -53,3 +53,14 @@ def test_eval_on_a_directory_without_a_run(tmp_path):
   r = _run("eval.py", "samples", "--workdir", str(tmp_path))
   assert r.returncode == 2
   assert r.stderr.strip().splitlines()[-1].startswith("error:") and "no config.json" in r.stderr
+
+
+def test_out_of_device_memory_is_one_line_with_what_to_do():
+  """A batch that does not fit: XLA's RESOURCE_EXHAUSTED becomes a one-line error, exit 2."""
+  import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
+  from gm import cli  # pylint: disable=g-import-not-at-top
+  with pytest.raises(Exception) as info:
+    jnp.zeros((10 ** 12,), jnp.float32).block_until_ready()  # 4 TB: refused by the allocator
+  message, code = cli.describe(info.value)
+  assert code == 2 and "\n" not in message
+  assert message.startswith("out of device memory") and "train.batch_size" in message

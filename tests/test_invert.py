@@ -50,6 +50,11 @@ def test_restarts_keep_the_lowest_final_loss():
   mse = np.mean((res["images"] - target) ** 2, axis=(1, 2, 3))
   np.testing.assert_allclose(mse, res["loss"], rtol=1e-4)
   assert res["evolution"].shape == (10, 3, 28, 28, 1) and res["snapshot_steps"][-1] == 20
+  # The per-step loop (CPU default) and the scanned program (GPU default) agree.
+  scan = inv.invert(gen, target, jax.random.PRNGKey(2), steps=20, restarts=5, driver="scan")
+  loop_ = inv.invert(gen, target, jax.random.PRNGKey(2), steps=20, restarts=5, driver="loop")
+  for key in ("losses", "z_all", "evolution"):
+    np.testing.assert_allclose(loop_[key], scan[key], rtol=1e-4, atol=1e-6)
 
 
 def test_loss_options_and_encoder_initialisation(tiny_vae):

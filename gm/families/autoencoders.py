@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from gm import losses, models, optim
+from gm import losses, models, optim, precision
 from gm.data import to_float
 from gm.families.base import FAMILIES, Batch, Family, Metrics, TrainState
 
@@ -58,6 +58,7 @@ class _AutoencoderBase(Family):
     super().__init__(config)
     m = config.model
     self.latent_dim = m.latent_dim
+    self.dtype = precision.compute_dtype(m)
     self.net = AutoencoderNet(
         latent_dim=m.latent_dim, enc_features=m.latent_dim * self.enc_multiplier,
         out_channels=m.get("out_channels", 1), start=m.get("start", 7),
@@ -80,12 +81,17 @@ class _AutoencoderBase(Family):
     tx = optim.make_optimizer(self.config.optim, self.total_steps)
     return TrainState.create(apply_fn=self.net.apply, params=params, tx=tx)
 
+  def _apply(self, params, *args, method):
+    """`net.apply` in the compute dtype (`model.compute_dtype`); float32 out."""
+    params, args = precision.cast((params, args), self.dtype)
+    return precision.to_float32(self.net.apply({"params": params}, *args, method=method))
+
   def encode(self, params, x, cond=None) -> jnp.ndarray:
-    return self.net.apply({"params": params}, x, cond, method=AutoencoderNet.encode)
+    return self._apply(params, x, cond, method=AutoencoderNet.encode)
 
   def decode(self, params, z, cond=None) -> jnp.ndarray:
     """Latents [B, D] -> logits [B, H, W, C]."""
-    return self.net.apply({"params": params}, z, cond, method=AutoencoderNet.decode)
+    return self._apply(params, z, cond, method=AutoencoderNet.decode)
 
   def embed(self, params, x, cond=None) -> Tuple[jnp.ndarray, Any]:
     """Codes of images for plots: (z or posterior mean [B, D], posterior std [B, D] or None)."""

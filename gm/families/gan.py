@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from gm import optim
+from gm import optim, precision
 from gm.data import augment as augment_lib, to_float
 from gm.errors import ConfigError
 from gm.families.base import FAMILIES, Batch, Family, Metrics, TrainState
@@ -55,6 +55,7 @@ class GAN(Family):
     self.axis_name = axis_name
     m, lc = config.model, config.loss
     self.noise_dim = m.noise_dim
+    self.dtype = precision.compute_dtype(m)
     self.num_classes = m.get("num_classes", 0)
     if m.get("noise", "uniform") not in NOISES:
       raise ConfigError(f"unknown model.noise {m.noise!r}; valid names: {', '.join(NOISES)}")
@@ -159,11 +160,12 @@ class GAN(Family):
 
   def generate(self, g: TrainState, z, cond=None, train: bool = False, params=None):
     """(images [B, H, W, C] in the output range, updated batch stats)."""
-    variables = {"params": g.params if params is None else params, "batch_stats": g.batch_stats}
+    params, z, cond = precision.cast((g.params if params is None else params, z, cond), self.dtype)
+    variables = {"params": params, "batch_stats": g.batch_stats}
     if not train:
-      return self.gen.apply(variables, z, cond, train=False), g.batch_stats
+      return precision.to_float32(self.gen.apply(variables, z, cond, train=False)), g.batch_stats
     out, upd = self.gen.apply(variables, z, cond, train=True, mutable=["batch_stats"])
-    return out, upd.get("batch_stats", {})
+    return precision.to_float32(out), upd.get("batch_stats", {})
 
   def discriminate(self, d: TrainState, x, cond=None, train: bool = False, key=None, params=None,
                    bn_running: bool = False):
@@ -172,12 +174,13 @@ class GAN(Family):
     `bn_running`: in training mode, normalise with the running statistics (and
     leave them unchanged) while dropout stays on.
     """
-    variables = {"params": d.params if params is None else params, "batch_stats": d.batch_stats}
+    params, x, cond = precision.cast((d.params if params is None else params, x, cond), self.dtype)
+    variables = {"params": params, "batch_stats": d.batch_stats}
     if not train:
-      return self.disc.apply(variables, x, cond, train=False), d.batch_stats
+      return precision.to_float32(self.disc.apply(variables, x, cond, train=False)), d.batch_stats
     out, upd = self.disc.apply(variables, x, cond, train=True, bn_running=bn_running,
                                mutable=["batch_stats"], rngs={"dropout": key})
-    return out, upd.get("batch_stats", {})
+    return precision.to_float32(out), upd.get("batch_stats", {})
 
   def _local_key(self, key: jax.Array) -> jax.Array:
     """Per-device key for per-image draws that are not sliced from a global draw."""

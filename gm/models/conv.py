@@ -12,7 +12,7 @@ from typing import Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from gm.models.layers import ConvTranspose
+from gm.models.layers import Conv, ConvTranspose
 
 # Keras' default initializer, so the models match the TensorFlow tutorial.
 KERAS_INIT = nn.initializers.xavier_uniform()
@@ -35,7 +35,7 @@ class ConvEncoder(nn.Module):
   @nn.compact
   def __call__(self, x: jnp.ndarray, cond: jnp.ndarray = None) -> jnp.ndarray:
     for c, s in zip(self.channels, self.strides):
-      x = nn.relu(nn.Conv(c, (3, 3), strides=(s, s), padding=self.padding,
+      x = nn.relu(Conv(c, (3, 3), strides=(s, s), padding=self.padding,
                           kernel_init=KERAS_INIT)(x))
     x = x.reshape(x.shape[0], -1)  # [B, h*w*c]
     if cond is not None:
