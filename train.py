@@ -3,6 +3,10 @@ r"""Trains a model from a config file; re-running the same command resumes.
   python train.py --config configs/vae_mnist.py --workdir runs/vae
   python train.py --config configs/vae_mnist.py:smoke --workdir /tmp/vae \
       --config.optim.lr=3e-4
+
+Multi-host (one process per host, same command on each; see the README):
+  python train.py ... --distributed --coordinator_address=host0:1234 \
+      --num_processes=2 --process_id=<0 or 1>
 """
 
 import sys
@@ -18,6 +22,12 @@ config_flags.DEFINE_config_file("config", None, "Config file, optionally with :a
 flags.DEFINE_string("workdir", None, "Run directory (created, or resumed if it holds a run).")
 flags.DEFINE_bool("allow_config_change", False, "Resume even if the config differs.")
 flags.DEFINE_bool("debug", False, "Show tracebacks of errors.")
+flags.DEFINE_bool("distributed", False, "Multi-host: call jax.distributed.initialize first (one "
+                  "process per host; process 0 writes the run directory).")
+flags.DEFINE_string("coordinator_address", None, "With --distributed: host:port of process 0 "
+                    "(not needed on TPU pods or under SLURM).")
+flags.DEFINE_integer("num_processes", None, "With --distributed: number of processes.")
+flags.DEFINE_integer("process_id", None, "With --distributed: this process's index, 0..n-1.")
 flags.mark_flags_as_required(["config", "workdir"])
 
 
@@ -30,6 +40,10 @@ def parse_flags(argv):
     if any(a in ("--debug", "--debug=true", "--debug=True", "--debug=1") for a in argv):
       raise
     _exit(cli.explain_flag_error(argv, e))
+  given = [n for n in ("coordinator_address", "num_processes", "process_id")
+           if FLAGS[n].value is not None]
+  if given and not FLAGS.distributed:
+    _exit(f"--{given[0]} is for multi-host runs; add --distributed")
   if len(rest) > 1:
     _exit(f"unexpected arguments: {' '.join(rest[1:])}; flags are --name=value "
           "(python train.py --help)")
@@ -47,6 +61,9 @@ def main(argv):
 
   def train():
     config_utils.check_values(FLAGS.config)  # Before JAX is even imported.
+    if FLAGS.distributed:
+      from gm import distributed  # pylint: disable=g-import-not-at-top
+      distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
     from gm import loop  # pylint: disable=g-import-not-at-top
     loop.train_and_evaluate(FLAGS.config, FLAGS.workdir, FLAGS.allow_config_change)
 

@@ -11,8 +11,12 @@ GPU/TPU), 'loop' dispatches one jitted step per batch from Python without any
 host sync (fastest on XLA:CPU, where a scanned body runs ~3x slower); 'auto'
 picks 'loop' on CPU and 'scan' elsewhere. Both gather batches on device from a
 permutation drawn on device.
+
+Several processes (`train.py --distributed`, see `gm.distributed`) run the same
+loop over one global mesh; process 0 alone writes the run directory.
 """
 
+import contextlib
 import functools
 import json
 import logging
@@ -27,8 +31,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from gm import (checkpoint, config_utils, data as gm_data, families, faults, fileio, metrics,
-                optim, plots, sharding)
+from gm import (checkpoint, config_utils, data as gm_data, distributed, families, faults, fileio,
+                metrics, optim, plots, sharding)
 from gm.errors import UserError
 
 log = logging.getLogger("gm")
@@ -175,7 +179,7 @@ def prepare_workdir(config: ml_collections.ConfigDict, workdir: str,
                       "use a new --workdir, or pass --allow_config_change to resume anyway")
     if not diff and old == new:
       return
-    if diff and dataset is not None:
+    if diff and dataset is not None and not distributed.multi():  # (Orbax restores are collective.)
       _check_checkpoint_fits(config, workdir, dataset)  # Before config.json is touched.
     os.replace(cfg_path, cfg_path + f".{int(time.time())}.bak")  # Keep the old one.
   os.makedirs(workdir, exist_ok=True)
@@ -204,12 +208,16 @@ def _write_lines(path: str, lines: List[str]) -> None:
 
 
 class MetricWriter:
-  """metrics.jsonl (one object per logged epoch) plus TensorBoard scalars."""
+  """metrics.jsonl (one object per logged epoch) plus TensorBoard scalars.
 
-  def __init__(self, workdir: str, tensorboard: bool = True):
+  With `enabled=False` (processes other than 0 of a multi-host run) it writes nothing.
+  """
+
+  def __init__(self, workdir: str, tensorboard: bool = True, enabled: bool = True):
     self.path = os.path.join(workdir, "metrics.jsonl")
+    self.enabled = enabled
     self.tb = None
-    if tensorboard:
+    if tensorboard and enabled:
       try:
         from tensorboardX import SummaryWriter  # pylint: disable=g-import-not-at-top
         self.tb = SummaryWriter(os.path.join(workdir, "tensorboard"))
@@ -217,6 +225,8 @@ class MetricWriter:
         log.warning("tensorboardX not installed: no TensorBoard event files")
 
   def write(self, step: int, record: Dict[str, Any]) -> None:
+    if not self.enabled:
+      return
     with open(self.path, "a") as f:
       f.write(json.dumps({"step": step, **record}) + "\n")
       f.flush()
@@ -239,7 +249,7 @@ class MetricWriter:
     are kept aside, not deleted. A torn last line (killed mid-write) goes too.
     Returns the number of lines moved.
     """
-    if not os.path.exists(self.path):
+    if not self.enabled or not os.path.exists(self.path):
       return 0
     with open(self.path) as f:
       lines = f.read().splitlines(keepends=True)
@@ -257,14 +267,16 @@ class MetricWriter:
     return len(drop)
 
 
-def load_monitor_inputs(family, workdir: str, key: jax.Array, test) -> Dict[str, np.ndarray]:
-  """Fixed monitoring inputs, drawn once per run and saved as monitor.npz."""
+def load_monitor_inputs(family, workdir: str, key: jax.Array, test,
+                        write: bool = True) -> Dict[str, np.ndarray]:
+  """Fixed monitoring inputs, drawn once per run and saved as monitor.npz (if `write`)."""
   path = os.path.join(workdir, "monitor.npz")
   if os.path.exists(path):
     with np.load(path) as f:
       return dict(f)
   inputs = jax.device_get(family.monitor_inputs(key, test))
-  fileio.write_atomic(path, lambda tmp: np.savez(tmp, **inputs), suffix=".npz")
+  if write:
+    fileio.write_atomic(path, lambda tmp: np.savez(tmp, **inputs), suffix=".npz")
   return dict(inputs)
 
 
@@ -310,9 +322,17 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   mesh = sharding.data_mesh(tc.get("num_devices", 0))
   sharding.check_batch(mesh, tc.batch_size)
   _check_not_foreign(workdir)  # Before the lock file is written into it.
-  os.makedirs(workdir, exist_ok=True)
-  with WorkdirLock(workdir):
-    prepare_workdir(config, workdir, allow_config_change, dataset)
+  distributed.raise_if_any(None)  # Several processes: all have checked before process 0 writes.
+  with contextlib.ExitStack() as stack:
+    error = None
+    if distributed.is_primary():  # The one writer of the run directory.
+      try:
+        os.makedirs(workdir, exist_ok=True)
+        stack.enter_context(WorkdirLock(workdir))
+        prepare_workdir(config, workdir, allow_config_change, dataset)
+      except UserError as e:
+        error = e
+    distributed.raise_if_any(error)
     return _train(config, workdir, dataset, mesh, per_step)
 
 
@@ -379,7 +399,8 @@ def _train(config, workdir, dataset, mesh, per_step) -> RunState:
   log.info("data: %s from %s (%s): %d train / %d test", info["name"], info["source"],
            info.get("path", ""), info["num_train"], info["num_test"])
   ckpt = checkpoint.Checkpointer(workdir, tc.get("keep_checkpoints", 0))
-  writer = MetricWriter(workdir, tc.get("tensorboard", True))
+  primary = distributed.is_primary()
+  writer = MetricWriter(workdir, tc.get("tensorboard", True), enabled=primary)
   policy = tc.get("on_nonfinite", "stop")
   # What a (re)start and a rollback share: optimizers at the current learning-rate scale,
   # compiled functions, and the run state restored from the latest checkpoint (if any).
@@ -405,7 +426,7 @@ def _train(config, workdir, dataset, mesh, per_step) -> RunState:
   if mesh is not None:
     log.info("data parallel over %d devices (batch split on mesh axis %r)", mesh.size,
              sharding.DATA_AXIS)
-  monitor = load_monitor_inputs(family, workdir, monitor_key, dataset.test)
+  monitor = load_monitor_inputs(family, workdir, monitor_key, dataset.test, write=primary)
   eval_key, judge_key = jax.random.split(jax.random.PRNGKey(config.seed + 1))
   judge_every = config.eval.get("judge_every", 0)
   judge = (metrics.load_judge(config.eval.judge)  # Fail before training.
@@ -421,16 +442,17 @@ def _train(config, workdir, dataset, mesh, per_step) -> RunState:
 
   def save(epoch: int):
     step = int(run.step)
-    plots.save_grid(np.asarray(grid_fn(run.model, monitor)),
-                    os.path.join(workdir, "samples", f"step_{step:08d}.png"),
-                    cols=family.grid_columns, title=f"epoch {epoch}, step {step}")
+    grid = np.asarray(grid_fn(run.model, monitor))
+    if primary:
+      plots.save_grid(grid, os.path.join(workdir, "samples", f"step_{step:08d}.png"),
+                      cols=family.grid_columns, title=f"epoch {epoch}, step {step}")
     ckpt.save(step, run, {"epoch": epoch, "step": step, "data": info, **progress})
 
   if start_epoch == 0 and ckpt.latest_step() is None:
     save(0)  # The untrained model's grid: the first frame of the evolution.
 
   bar = plots.progress(total=tc.num_epochs * runner.steps, initial=start_epoch * runner.steps,
-                       enabled=tc.get("progress", True))
+                       enabled=tc.get("progress", True) and primary)
   history = []  # This session's records, for the family's health warnings.
   stop = GracefulStop()
   try:
@@ -469,7 +491,7 @@ def _train(config, workdir, dataset, mesh, per_step) -> RunState:
                     progress["lr_scale"], progress["rollbacks"], tc.get("max_rollbacks", 3))
         bar.close()
         bar = plots.progress(total=tc.num_epochs * runner.steps, initial=epoch * runner.steps,
-                             enabled=tc.get("progress", True))
+                             enabled=tc.get("progress", True) and primary)
         history.clear()
         continue
       if progress["lr_scale"] != 1.0:
@@ -481,13 +503,15 @@ def _train(config, workdir, dataset, mesh, per_step) -> RunState:
       faults.kill_point("epoch_logged")
       bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in record.items()
                        if k.startswith(("train/loss", "test/")) and isinstance(v, float)})
+      stopping = distributed.any_process(bool(stop.requested))  # A signal to any process.
       if epoch % tc.checkpoint_every == 0 or epoch == tc.num_epochs:
         save(epoch)
-      elif stop.requested:
+      elif stopping:
         save(epoch)  # Off-schedule: nothing done is lost.
-      if stop.requested and epoch < tc.num_epochs:
+      if stopping and epoch < tc.num_epochs:
         log.info("stopped by %s after epoch %d; checkpoint at step %d written; run the same "
-                 "command to resume", stop.requested, epoch, int(run.step))
+                 "command to resume", stop.requested or "another process's signal", epoch,
+                 int(run.step))
         raise KeyboardInterrupt
   finally:
     stop.restore()

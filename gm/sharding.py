@@ -13,6 +13,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from gm import distributed
 from gm.errors import UserError
 
 DATA_AXIS = "data"
@@ -39,7 +40,7 @@ def replicate(tree: Any, mesh: Optional[Mesh]) -> Any:
   """Puts every leaf on every device of the mesh (no-op without a mesh)."""
   if mesh is None:
     return tree
-  return jax.device_put(tree, NamedSharding(mesh, P()))
+  return jax.device_put(distributed.host_local(tree), NamedSharding(mesh, P()))
 
 
 def shard_batch(batch: Any, mesh: Optional[Mesh]) -> Any:
