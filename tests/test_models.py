@@ -7,7 +7,7 @@ import pytest
 
 from gm import families
 from gm.models import ConvTranspose
-from gm.models.layers import Conv, conv2d, conv_weight_grad
+from gm.models.layers import FEW_OUTPUTS_MIN_PIXELS, Conv, conv2d, conv_weight_grad
 from tests.conftest import load_config
 
 
@@ -46,6 +46,38 @@ def test_conv_matmul_gradient_equals_xla(x_shape, k_shape, strides, padding):
   dy = jax.random.normal(jax.random.PRNGKey(2), conv2d(x, k, strides, padding).shape)
   np.testing.assert_allclose(conv_weight_grad(x, dy, k_shape, strides, pads, patch_bytes_limit=0),
                              conv_weight_grad(x, dy, k_shape, strides, pads), rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("shape,cout,kernel,stride,lowering", [
+    ((2, 5, 6, 8), 4, 3, 3, "dot_general"),     # kernel == stride (CVAE decoder): one matmul
+    ((2, 4, 4, 8), 4, 2, 2, "dot_general"),
+    ((64, 32, 32, 16), 1, 3, 1, "custom_vjp"),  # few outputs on a large image: conv_few_outputs
+])
+def test_fast_conv_transpose_paths_equal_flax_with_gradients(shape, cout, kernel, stride, lowering):
+  """The CPU fast paths of ConvTranspose are taken and give flax's outputs and gradients."""
+  assert lowering != "custom_vjp" or np.prod(shape[:3]) >= FEW_OUTPUTS_MIN_PIXELS
+  x = jax.random.normal(jax.random.PRNGKey(0), shape)
+  ref = nn.ConvTranspose(cout, (kernel, kernel), (stride, stride), padding="SAME")
+  params = ref.init(jax.random.PRNGKey(1), x)
+  ours = ConvTranspose(cout, (kernel, kernel), (stride, stride), impl="subpixel")
+  jaxpr = str(jax.make_jaxpr(ours.apply)(params, x))
+  assert lowering in jaxpr and "conv_general_dilated" not in jaxpr
+  loss = lambda m: lambda p, x: jax.numpy.sum(jax.numpy.sin(m.apply(p, x)))
+  got, want = (jax.grad(loss(m), (0, 1))(params, x) for m in (ours, ref))
+  np.testing.assert_allclose(ours.apply(params, x), ref.apply(params, x), atol=1e-5)
+  for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+    np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4 * float(abs(w).max()))
+
+
+@pytest.mark.parametrize("padding", [((1, 1), (1, 1)), ((2, 0), (0, 1)), "VALID"])
+def test_conv_few_outputs_equals_xla_with_gradients(padding):
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 10, 12, 24))
+  k = jax.random.normal(jax.random.PRNGKey(1), (3, 3, 24, 2))
+  f = lambda impl: lambda x, k: jax.numpy.sum(jax.numpy.cos(conv2d(x, k, (1, 1), padding, impl)))
+  np.testing.assert_allclose(conv2d(x, k, (1, 1), padding, "few_outputs"),
+                             conv2d(x, k, (1, 1), padding, "native"), rtol=1e-5, atol=1e-4)
+  for ours, ref in zip(jax.grad(f("few_outputs"), (0, 1))(x, k), jax.grad(f("native"), (0, 1))(x, k)):
+    np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-4 * float(abs(ref).max()))
 
 
 def test_conv_is_a_drop_in_for_flax_conv():
