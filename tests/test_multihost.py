@@ -59,50 +59,13 @@ def _records(wd):
   return [json.loads(l) for l in open(os.path.join(wd, "metrics.jsonl"))]
 
 
-def test_two_processes_train_like_one_process_with_two_devices_and_resume(tmp_path):
-  ref = subprocess.run(_cmd(tmp_path / "ref", 3), cwd=ROOT, env=_env(2), capture_output=True,
+def test_two_processes_train_like_one_process_with_two_devices_stop_resume_and_fail_together(tmp_path):
+  ref = subprocess.run(_cmd(tmp_path / "ref", 4), cwd=ROOT, env=_env(2), capture_output=True,
                        text=True, timeout=300)
   assert ref.returncode == 0, ref.stderr[-2000:]
   assert "data parallel over 2 devices" in ref.stderr
 
-  wd = tmp_path / "multi"
-  codes, errs = _finish(_launch(wd, 2))
-  assert codes == [0, 0], errs[0][-1500:] + errs[1][-1500:]
-  assert "process 0 of 2; 1 local / 2 global devices" in errs[0]
-  assert "data parallel over 2 devices" in errs[0]
-  info = [l for l in errs[1].splitlines() if l[:1] == "I" and l[1:5].isdigit()]
-  assert not info, info  # Process 1 logs warnings and errors only.
-  codes, errs = _finish(_launch(wd, 3))  # Resume to a third epoch.
-  assert codes == [0, 0], errs[0][-1500:] + errs[1][-1500:]
-  assert "resuming from step 32 (epoch 2)" in errs[0]
-
-  # One writer: each epoch logged once, one grid per checkpoint, nothing else left behind.
-  records, expected = _records(wd), _records(tmp_path / "ref")
-  assert [r["epoch"] for r in records] == [1, 2, 3]
-  files = sorted(os.listdir(wd))
-  backups = [f for f in files if f.startswith("config.json.") and f.endswith(".bak")]
-  assert len(backups) == 1  # The 2-epoch config, kept when the resume raised num_epochs.
-  assert sorted(set(files) - set(backups)) == ["checkpoints", "config.json", "metrics.jsonl",
-                                               "monitor.npz", "samples"]
-  assert sorted(os.listdir(wd / "samples")) == sorted(os.listdir(tmp_path / "ref" / "samples"))
-  assert sorted(os.listdir(wd / "checkpoints")) == ["0", "16", "32", "48"]
-  # The same data-parallel computation as one process with two devices.
-  for got, want in zip(records, expected):
-    for key in ("train/loss", "test/elbo"):
-      np.testing.assert_allclose(got[key], want[key], rtol=1e-5, err_msg=key)
-  np.testing.assert_array_equal(np.load(wd / "monitor.npz")["z"],
-                                np.load(tmp_path / "ref" / "monitor.npz")["z"])
-
-  # An error in process 0's workdir checks stops every process with a one-line message.
-  codes, errs = _finish(_launch(wd, 3, "--config.optim.lr=0.5"))
-  assert codes == [2, 2]
-  assert "config differs from the run" in errs[0] and "at: optim.lr" in errs[0]
-  assert "error: process 0 stopped with an error" in errs[1]
-  assert len(_records(wd)) == 3
-
-
-def test_a_signal_to_one_process_stops_all_after_a_checkpoint(tmp_path):
-  """SIGINT to process 1 only: both finish the epoch, process 0 saves it, both exit 130."""
+  # SIGINT to process 1 only: both finish the epoch, process 0 checkpoints it, both exit 130.
   wd = tmp_path / "multi"
   procs = _launch(wd, 500, "--config.train.checkpoint_every=100")
   metrics = wd / "metrics.jsonl"
@@ -112,10 +75,45 @@ def test_a_signal_to_one_process_stops_all_after_a_checkpoint(tmp_path):
   procs[1].send_signal(signal.SIGINT)
   codes, errs = _finish(procs)
   assert codes == [130, 130], errs[0][-1500:] + errs[1][-1500:]
+  assert "process 0 of 2; 1 local / 2 global devices" in errs[0]
+  assert "data parallel over 2 devices" in errs[0]
   assert "stopped by another process's signal" in errs[0]
-  last = _records(wd)[-1]
-  assert 1 <= last["epoch"] < 500
-  assert sorted(int(d) for d in os.listdir(wd / "checkpoints")) == [0, last["step"]]
+  info = [l for l in errs[1].splitlines() if l[:1] == "I" and l[1:5].isdigit()]
+  assert not info, info  # Process 1 logs warnings and errors only.
+  stopped = _records(wd)[-1]
+  assert sorted(int(d) for d in os.listdir(wd / "checkpoints")) == [0, stopped["step"]]
+
+  # Resume to at least 4 epochs.
+  epochs = max(4, stopped["epoch"] + 1)
+  codes, errs = _finish(_launch(wd, epochs, "--config.train.checkpoint_every=100"))
+  assert codes == [0, 0], errs[0][-1500:] + errs[1][-1500:]
+  assert f"resuming from step {stopped['step']} (epoch {stopped['epoch']})" in errs[0]
+
+  # One writer: each epoch logged once, one grid per checkpoint, nothing else left behind.
+  records = _records(wd)
+  assert [r["epoch"] for r in records] == list(range(1, epochs + 1))
+  files = sorted(os.listdir(wd))
+  backups = [f for f in files if f.startswith("config.json.") and f.endswith(".bak")]
+  assert len(backups) == 1  # The 500-epoch config, kept when the resume changed num_epochs.
+  assert sorted(set(files) - set(backups)) == ["checkpoints", "config.json", "metrics.jsonl",
+                                               "monitor.npz", "samples"]
+  steps = sorted(int(d) for d in os.listdir(wd / "checkpoints"))
+  assert steps == [0, stopped["step"], 16 * epochs]
+  assert len(os.listdir(wd / "samples")) == 3
+  # The same data-parallel computation as one process with two devices.
+  for got, want in zip(records, _records(tmp_path / "ref")):
+    for key in ("train/loss", "test/elbo"):
+      np.testing.assert_allclose(got[key], want[key], rtol=1e-5, err_msg=key)
+  np.testing.assert_array_equal(np.load(wd / "monitor.npz")["z"],
+                                np.load(tmp_path / "ref" / "monitor.npz")["z"])
+
+  # An error in process 0's workdir checks stops every process with a one-line message.
+  codes, errs = _finish(_launch(wd, epochs, "--config.train.checkpoint_every=100",
+                                "--config.optim.lr=0.5"))
+  assert codes == [2, 2]
+  assert "config differs from the run" in errs[0] and "at: optim.lr" in errs[0]
+  assert "error: process 0 stopped with an error" in errs[1]
+  assert len(_records(wd)) == epochs
 
 
 def test_process_flags_need_distributed(tmp_path):
