@@ -3,11 +3,15 @@
 import json
 import os
 
+import jax
 import numpy as np
 import pytest
 
 from gm import data, loop
-from gm.metrics.canvas import crop_cells, ink_per_cell
+from gm.commands.base import RunContext
+from gm.data.canvas import condition
+from gm.errors import UserError
+from gm.metrics.canvas import crop_cells, ink_per_cell, sample_requests
 from gm.data import canvas
 from gm.metrics import frechet_distance, kernel_distance, load_judge
 from tests.conftest import load_config
@@ -95,3 +99,25 @@ def test_cvae_trains_and_draws_its_plots(tmp_path, judge_dir):
   assert score["num_samples"] == 20 * 90
   assert score["real_test_canvases"]["position_accuracy"] == 1.0
   assert 0.0 <= score["ink_outside"] <= 1.0
+  assert score["temperature"] == 1.0
+
+  # Sampling temperature: z ~ N(0, t^2 I) is t times the prior draw of the same key, and its
+  # files get their own names instead of replacing the prior's.
+  ctx = RunContext(wd)
+  key = jax.random.PRNGKey(3)
+  labels, cells, prior = sample_requests(ctx.family, ctx.state, key, 2)
+  _, _, cold = sample_requests(ctx.family, ctx.state, key, 2, temperature=0.5)
+  z = 0.5 * jax.random.normal(key, (len(labels), ctx.family.latent_dim))
+  expected = ctx.family.images_jit(ctx.state.params, z, condition(labels, cells))
+  np.testing.assert_allclose(cold, expected, atol=1e-6)
+  assert not np.allclose(cold, prior, atol=1e-3)
+  _, _, mode = sample_requests(ctx.family, ctx.state, key, 2, temperature=0.0)
+  np.testing.assert_array_equal(mode[0::2], mode[1::2])  # z = 0: one image per request
+  run(parser().parse_args(["cvae-score", "--workdir", wd, "--num", "2", "--temperature", "0.5"]))
+  run(parser().parse_args(["cvae-prior", "--workdir", wd, "--temperature", "0.5"]))
+  cold_score = json.load(open(os.path.join(wd, "eval", "cvae_score_t0.5_step8.json")))
+  assert cold_score["temperature"] == 0.5 and cold_score["num_samples"] == 2 * 90
+  assert os.path.exists(os.path.join(wd, "eval", "cvae_prior_label3_t0.5_step8.png"))
+  assert json.load(open(os.path.join(wd, "eval", "cvae_score_step8.json")))["num_samples"] == 1800
+  with pytest.raises(UserError, match="--temperature must be >= 0"):
+    run(parser().parse_args(["cvae-score", "--workdir", wd, "--temperature", "-1"]))

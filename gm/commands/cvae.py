@@ -58,31 +58,54 @@ def cvae_positions(ctx, args):
                        "test canvas | its z decoded with its label at all 9 cells")]
 
 
+def _add_temperature(p):
+  p.add_argument("--temperature", type=float, default=1.0,
+                 help="z ~ N(0, t^2 I); 1 is the prior, lower stays nearer its mode; files of "
+                      "t != 1 are named ..._t<t>_step<N>")
+
+
+def _temperature(args) -> float:
+  if not args.temperature >= 0:
+    raise UserError(f"--temperature must be >= 0, got {args.temperature}")
+  return float(args.temperature)
+
+
+def _suffix(temperature: float) -> str:
+  return "" if temperature == 1 else f"_t{temperature:g}"
+
+
 @command("cvae-prior", "z ~ N(0, I) decoded with a label at all 9 cells, several z side by side",
          ("cvae",), lambda p: (p.add_argument("--label", type=int, default=3),
                                 p.add_argument("--num", type=int, default=4, help="number of z"),
-                                p.add_argument("--seed", type=int, default=0)))
+                                p.add_argument("--seed", type=int, default=0),
+                                _add_temperature(p)))
 def cvae_prior(ctx, args):
   if not 0 <= args.label <= 9:
     raise UserError("--label must be a digit 0..9")
-  z = np.asarray(jax.random.normal(ctx.key(args.seed), (args.num, ctx.family.latent_dim)))
-  return [_save_panels(_panels(ctx, z, args.label), ctx.path(f"cvae_prior_label{args.label}"),
-                       f"digit {args.label}: {args.num} draws of z, each at the 9 cells")]
+  t = _temperature(args)
+  z = t * np.asarray(jax.random.normal(ctx.key(args.seed), (args.num, ctx.family.latent_dim)))
+  at = "" if t == 1 else f" (z ~ N(0, {t:g}^2 I))"
+  return [_save_panels(_panels(ctx, z, args.label),
+                       ctx.path(f"cvae_prior_label{args.label}{_suffix(t)}"),
+                       f"digit {args.label}: {args.num} draws of z{at}, each at the 9 cells")]
 
 
 @command("cvae-score", "judge label accuracy on the requested cell, position accuracy and ink "
          "outside it, over many z and all labels and cells; JSON", ("cvae",),
          lambda p: (p.add_argument("--num", type=int, default=20, help="z per (label, cell)"),
                     p.add_argument("--judge", default="", help="judge run dir (default: eval.judge)"),
-                    p.add_argument("--seed", type=int, default=0)))
+                    p.add_argument("--seed", type=int, default=0),
+                    _add_temperature(p)))
 def cvae_score(ctx, args):
+  t = _temperature(args)
   judge = load_judge(args.judge or ctx.config.eval.get("judge", "runs/classifier_mnist"))
-  labels, cells, imgs = sample_requests(ctx.family, ctx.state, ctx.key(args.seed), args.num)
+  labels, cells, imgs = sample_requests(ctx.family, ctx.state, ctx.key(args.seed), args.num, t)
   test = ctx.dataset.test
   real = score_canvases(judge, np.asarray(ctx.family.inputs(test)), test["label"], test["cell"])
-  result = {"step": ctx.step, "num_samples": int(len(labels)), "judge": judge.workdir,
+  result = {"step": ctx.step, "num_samples": int(len(labels)), "temperature": t,
+            "judge": judge.workdir,
             **score_canvases(judge, imgs, labels, cells),
             "real_test_canvases": {k: real[k] for k in ("label_accuracy", "position_accuracy",
                                                          "ink_outside")}}
   print(json.dumps({k: v for k, v in result.items() if not k.endswith(("digit", "cell"))}, indent=2))
-  return [write_json(ctx.path("cvae_score", "json"), result)]
+  return [write_json(ctx.path(f"cvae_score{_suffix(t)}", "json"), result)]

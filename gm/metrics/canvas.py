@@ -34,13 +34,15 @@ def score_canvases(judge, images, labels, cells):
                                          for c in range(9)]}
 
 
+def sample_requests(family, state, key, per_request: int, temperature: float = 1.0):
+  """Decodes `per_request` z ~ N(0, temperature^2 I) for every (label, cell).
 
-
-def sample_requests(family, state, key, per_request: int):
-  """Decodes `per_request` z ~ N(0, I) for every (label, cell) -> (labels, cells, images)."""
+  Returns (labels [N], cells [N], images [N, 42, 42, 1]) with N = 90 * per_request.
+  Temperature 1 is the prior; below 1 draws stay nearer its mode.
+  """
   labels = np.repeat(np.arange(10), GRID * GRID * per_request)
   cells = np.tile(np.repeat(np.arange(GRID * GRID), per_request), 10)
-  z = jax.random.normal(key, (len(labels), family.latent_dim))
+  z = temperature * jax.random.normal(key, (len(labels), family.latent_dim))
   imgs = [np.asarray(family.images_jit(state.params, z[i:i + 1000],
                             jnp.asarray(condition(labels[i:i + 1000], cells[i:i + 1000]))))
           for i in range(0, len(labels), 1000)]
