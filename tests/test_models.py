@@ -7,7 +7,7 @@ import pytest
 
 from gm import families
 from gm.models import ConvTranspose
-from gm.models.layers import FEW_OUTPUTS_MIN_PIXELS, Conv, conv2d, conv_weight_grad
+from gm.models.layers import Conv, conv2d, conv_weight_grad
 from tests.conftest import load_config
 
 
@@ -51,11 +51,11 @@ def test_conv_matmul_gradient_equals_xla(x_shape, k_shape, strides, padding):
 @pytest.mark.parametrize("shape,cout,kernel,stride,lowering", [
     ((2, 5, 6, 8), 4, 3, 3, "dot_general"),     # kernel == stride (CVAE decoder): one matmul
     ((2, 4, 4, 8), 4, 2, 2, "dot_general"),
-    ((64, 32, 32, 16), 1, 3, 1, "custom_vjp"),  # few outputs on a large image: conv_few_outputs
+    ((4, 9, 10, 16), 1, 3, 1, "custom_vjp"),    # few outputs (an image's last layer): conv_few_outputs
+    ((2, 6, 7, 32), 3, 3, 1, "custom_vjp"),
 ])
 def test_fast_conv_transpose_paths_equal_flax_with_gradients(shape, cout, kernel, stride, lowering):
   """The CPU fast paths of ConvTranspose are taken and give flax's outputs and gradients."""
-  assert lowering != "custom_vjp" or np.prod(shape[:3]) >= FEW_OUTPUTS_MIN_PIXELS
   x = jax.random.normal(jax.random.PRNGKey(0), shape)
   ref = nn.ConvTranspose(cout, (kernel, kernel), (stride, stride), padding="SAME")
   params = ref.init(jax.random.PRNGKey(1), x)
