@@ -478,8 +478,8 @@ def render_table(rows):
 def test_readme_fault_table():
   missing = [t for t in ORDER if t not in FAULTS]
   if missing:
-    pytest.skip(f"the table needs every fault test to pass in this session; missing: "
-                f"{', '.join(missing)}")
+    pytest.skip(f"the table needs every fault test to pass in this process (under xdist, run "
+                f"with --dist loadfile); missing: {', '.join(missing)}")
   table = render_table([FAULTS[t] for t in ORDER])
   text = open(README).read()
   assert text.count(BEGIN) == 1 and text.count(END) == 1, "README.md needs the fault markers"
