@@ -186,12 +186,21 @@ def run_pmap():
   return jax.tree.map(lambda v: v[0], (state, m))
 
 (s1, m1), (s2, m2), (s3, m3) = run_single(), run_mesh(), run_pmap()
+s0 = families.get(c).init(jax.random.PRNGKey(0), batches[0])
+leaves = lambda s: [np.asarray(v, np.float64) for v in jax.tree.leaves(
+    (s.g.params, s.d.params, s.g.batch_stats))]
+# Relative error of the two steps' total change of every parameter and statistic, as one
+# vector. Float rounding differs between the paths (XLA:CPU picks different kernels for the
+# per-device shapes), and a rounding-sized change in a fake image can flip one of the
+# discriminator's LeakyReLU or max-pool decisions for one example: a localised, real change
+# of its gradient. Per-leaf ratios of tiny, cancelling sums (a bias's gradient) magnify that
+# to percents; the whole update vector does not. Measured 2026-12-02: 3e-7 when every path
+# rounds alike, 2.2e-4 with one such flip, 0.12 with the pmap path's gradient pmean removed.
 worst = 0.0
 for other in (s2, s3):
-  for a, b in zip(jax.tree.leaves((s1.g.params, s1.d.params, s1.g.batch_stats)),
-                  jax.tree.leaves((other.g.params, other.d.params, other.g.batch_stats))):
-    a, b = np.asarray(a), np.asarray(b)
-    worst = max(worst, float(np.max(np.abs(a - b)) / (np.max(np.abs(a)) + 1e-6)))
+  num = sum(np.sum((a - b) ** 2) for a, b in zip(leaves(s1), leaves(other)))
+  den = sum(np.sum((a - z) ** 2) for a, z in zip(leaves(s1), leaves(s0)))
+  worst = max(worst, float(np.sqrt(num / den)))
 for k in m1:
   np.testing.assert_allclose(float(m1[k]), float(m2[k]), rtol=1e-4, atol=1e-5)
   np.testing.assert_allclose(float(m1[k]), float(m3[k]), rtol=1e-4, atol=1e-5)
@@ -199,7 +208,7 @@ assert not np.array_equal(np.asarray(jax.tree.leaves(s1.g.params)[0]),
                           np.asarray(jax.tree.leaves(families.get(c).init(
                               jax.random.PRNGKey(0), batches[0]).g.params)[0]))
 print("WORST", worst)
-assert worst < 1e-4, worst
+assert worst < 2e-3, worst
 """
 
 

@@ -7,6 +7,7 @@ import pytest
 
 from gm import families
 from gm.models import ConvTranspose
+from gm.models import layers
 from gm.models.layers import Conv, conv2d, conv_weight_grad
 from tests.conftest import load_config
 
@@ -30,6 +31,7 @@ def test_subpixel_conv_transpose_equals_flax(kernel, stride, size):
     ((2, 42, 42, 1), (3, 3, 1, 8), (3, 3), "SAME"),             # CVAE encoder, stride 3
     ((2, 16, 15, 8), (4, 4, 8, 16), (2, 2), "SAME"),            # cake D, stride 2
     ((2, 9, 9, 3), (3, 3, 3, 5), (1, 1), ((2, 0), (1, 3))),     # asymmetric (sub-pixel phases)
+    ((2, 16, 16, 3), (4, 4, 3, 64), (2, 2), "SAME"),            # cake D's first conv: dx by tap_scatter
 ])
 def test_conv_matmul_gradient_equals_xla(x_shape, k_shape, strides, padding):
   """The CPU lowering's kernel gradient (shifted slices x dy) equals XLA's own, input grad too."""
@@ -51,8 +53,12 @@ def test_conv_matmul_gradient_equals_xla(x_shape, k_shape, strides, padding):
 @pytest.mark.parametrize("shape,cout,kernel,stride,lowering", [
     ((2, 5, 6, 8), 4, 3, 3, "dot_general"),     # kernel == stride (CVAE decoder): one matmul
     ((2, 4, 4, 8), 4, 2, 2, "dot_general"),
-    ((4, 9, 10, 16), 1, 3, 1, "custom_vjp"),    # few outputs (an image's last layer): conv_few_outputs
-    ((2, 6, 7, 32), 3, 3, 1, "custom_vjp"),
+    ((4, 9, 10, 16), 1, 3, 1, "tap_scatter"),   # few outputs (an image's last layer)
+    ((2, 6, 7, 32), 3, 3, 1, "tap_scatter"),
+    ((2, 7, 6, 16), 1, 4, 2, "tap_scatter"),    # few outputs, strided (DCGAN-MNIST G's last layer)
+    ((2, 5, 4, 12), 8, 4, 2, "_subpixel_planes_grad"),  # Cout <= Cin: tap-major kernel gradient
+    ((2, 5, 4, 12), 7, 3, 2, "_subpixel_planes_grad"),
+    ((2, 4, 5, 6), 9, 4, 2, "conv_matmul_grad"),        # Cout > Cin: conv2d's gradient per phase
 ])
 def test_fast_conv_transpose_paths_equal_flax_with_gradients(shape, cout, kernel, stride, lowering):
   """The CPU fast paths of ConvTranspose are taken and give flax's outputs and gradients."""
@@ -61,7 +67,10 @@ def test_fast_conv_transpose_paths_equal_flax_with_gradients(shape, cout, kernel
   params = ref.init(jax.random.PRNGKey(1), x)
   ours = ConvTranspose(cout, (kernel, kernel), (stride, stride), impl="subpixel")
   jaxpr = str(jax.make_jaxpr(ours.apply)(params, x))
-  assert lowering in jaxpr and "conv_general_dilated" not in jaxpr
+  assert lowering in jaxpr
+  if lowering in ("dot_general", "tap_scatter"):
+    assert "conv_general_dilated" not in jaxpr
+  assert ("_subpixel_planes_grad" in jaxpr) == (lowering == "_subpixel_planes_grad")
   loss = lambda m: lambda p, x: jax.numpy.sum(jax.numpy.sin(m.apply(p, x)))
   got, want = (jax.grad(loss(m), (0, 1))(params, x) for m in (ours, ref))
   np.testing.assert_allclose(ours.apply(params, x), ref.apply(params, x), atol=1e-5)
@@ -78,6 +87,26 @@ def test_conv_few_outputs_equals_xla_with_gradients(padding):
                              conv2d(x, k, (1, 1), padding, "native"), rtol=1e-5, atol=1e-4)
   for ours, ref in zip(jax.grad(f("few_outputs"), (0, 1))(x, k), jax.grad(f("native"), (0, 1))(x, k)):
     np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-4 * float(abs(ref).max()))
+
+
+def test_cpu_conv_in_batch_chunks_equals_xla(monkeypatch):
+  """Convs over more images than CPU_CONV_MAX_BATCH run in chunks: same values and gradients."""
+  monkeypatch.setattr(layers, "CPU_CONV_MAX_BATCH", 2)
+  x = jax.random.normal(jax.random.PRNGKey(0), (5, 8, 8, 4))
+  k = jax.random.normal(jax.random.PRNGKey(1), (3, 3, 4, 8))
+  f = lambda impl: lambda x, k: jax.numpy.sum(jax.numpy.sin(conv2d(x, k, (1, 1), "VALID", impl)))
+  assert str(jax.make_jaxpr(f("matmul"))(x, k)).count("conv_general_dilated") == 3
+  for ours, ref in zip(jax.grad(f("matmul"), (0, 1))(x, k), jax.grad(f("native"), (0, 1))(x, k)):
+    np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-4 * float(abs(ref).max()))
+
+
+def test_conv_to_few_outputs_uses_tap_scatter_on_cpu():
+  """A stride-1 conv to RGB (the cake generators' last layer) takes the few-outputs path."""
+  x = jax.random.normal(jax.random.PRNGKey(0), (2, 8, 8, 80))
+  params = Conv(3, (5, 5)).init(jax.random.PRNGKey(1), x)
+  assert "tap_scatter" in str(jax.make_jaxpr(Conv(3, (5, 5)).apply)(params, x))
+  ref = nn.Conv(3, (5, 5)).apply(params, x)
+  np.testing.assert_allclose(Conv(3, (5, 5)).apply(params, x), ref, rtol=1e-5, atol=1e-4)
 
 
 def test_conv_is_a_drop_in_for_flax_conv():

@@ -30,16 +30,6 @@ def _with_cond(h: jnp.ndarray, cond: Optional[jnp.ndarray]) -> jnp.ndarray:
   return h if cond is None else jnp.concatenate([h, cond.astype(h.dtype)], -1)
 
 
-def _conv_impl(axis_name: Optional[str]) -> str:
-  """`Conv`'s gradient lowering: XLA's own under pmap / shard_map (a named axis), else 'auto'.
-
-  With the CPU matmul kernel gradient, the pmap path drifted from the single-device
-  update by 1e-3 (relative) after two steps of tests/test_gan.py's agreement check,
-  more than float rounding; unexplained so far, so pmap keeps the native gradient.
-  """
-  return "native" if axis_name else "auto"
-
-
 def _batch_norm(train: bool, axis_name: Optional[str]) -> nn.BatchNorm:
   """TensorFlow's defaults (momentum 0.99, epsilon 1e-3), as the seeds used them.
 
@@ -98,8 +88,7 @@ class DCGANMnistDiscriminator(nn.Module):
   def __call__(self, x, cond=None, train: bool = True, bn_running: bool = False):
     del bn_running
     for width in (32, 64):
-      x = Conv(width, (5, 5), padding="VALID", kernel_init=KERAS_INIT,
-          impl=_conv_impl(self.axis_name))(x)
+      x = Conv(width, (5, 5), padding="VALID", kernel_init=KERAS_INIT)(x)
       x = max_pool_2x2(nn.leaky_relu(x, self.leak))
     h = _with_cond(x.reshape(x.shape[0], -1), cond)  # [B, 4*4*64 (+K)]
     h = nn.leaky_relu(nn.Dense(4 * 4 * 64, kernel_init=KERAS_INIT)(h), self.leak)
@@ -150,9 +139,7 @@ class DCGANCakeDiscriminator(nn.Module):
   @nn.compact
   def __call__(self, x, cond=None, train: bool = True, bn_running: bool = False):
     for f in self.filters:
-      x = Conv(max(1, int(f * self.width)), (4, 4), (2, 2), padding="SAME",
-                  kernel_init=KERAS_INIT,
-                      impl=_conv_impl(self.axis_name))(x)
+      x = Conv(max(1, int(f * self.width)), (4, 4), (2, 2), padding="SAME", kernel_init=KERAS_INIT)(x)
       x = nn.leaky_relu(_batch_norm(train and not bn_running, self.axis_name)(x), self.leak)
     h = _with_cond(x.reshape(x.shape[0], -1), cond)
     self.sow("intermediates", "features", h)
@@ -189,8 +176,7 @@ class DCGANCakeGenerator(nn.Module):
       h = ConvTranspose(max(1, int(f * self.width)), (4, 4), (2, 2),
                         impl=self.conv_transpose_impl, kernel_init=KERAS_INIT)(h)
       h = nn.leaky_relu(h, self.leak)
-    h = Conv(self.channels, (5, 5), padding="SAME", kernel_init=KERAS_INIT,
-        impl=_conv_impl(self.axis_name))(h)
+    h = Conv(self.channels, (5, 5), padding="SAME", kernel_init=KERAS_INIT)(h)
     return jax.nn.sigmoid(h)  # [B, 64, 64, 3]
 
 
@@ -218,11 +204,9 @@ class DCGANCakeUpsampleGenerator(nn.Module):
     for f in self.filters:
       h = _upsample2(h)
       for _ in range(2):
-        h = Conv(max(1, int(f * self.width)), (3, 3), padding="SAME", kernel_init=KERAS_INIT,
-            impl=_conv_impl(self.axis_name))(h)
+        h = Conv(max(1, int(f * self.width)), (3, 3), padding="SAME", kernel_init=KERAS_INIT)(h)
         h = nn.leaky_relu(_batch_norm(train, self.axis_name)(h), self.leak)
-    h = Conv(self.channels, (5, 5), padding="SAME", kernel_init=KERAS_INIT,
-        impl=_conv_impl(self.axis_name))(h)
+    h = Conv(self.channels, (5, 5), padding="SAME", kernel_init=KERAS_INIT)(h)
     return jax.nn.sigmoid(h)
 
 

@@ -13,9 +13,15 @@ batch as contraction and the image as the window, 2-7x slower than the
 forward conv; the matmul form is 2-6x faster than that. On GPUs the native
 gradient is kept. Both lowerings give the same numbers up to float rounding.
 
-Two more CPU paths of `ConvTranspose`: a kernel equal to the stride (the CVAE's
-3x3 stride 3) is one matmul and a depth-to-space, and a stride-1 layer with few
-outputs on a large image is `conv_few_outputs`.
+`tap_scatter` computes a layer with few outputs (an image's last conv or
+transposed conv, and the input gradient of an image's first conv) as one
+matmul to every kernel tap's map and a shifted sum; its backward pass stacks
+the output gradient tap-major (`tap_planes`), which also gives the sub-pixel
+layers a kernel gradient without a transposed patch matrix. A transposed conv
+whose kernel equals its stride (the CVAE's 3x3 stride 3) is one matmul and a
+depth-to-space. XLA:CPU convs over more than 128 images run in chunks of 128
+(`CPU_CONV_MAX_BATCH`): YNNPACK's conv slowed 2-3x past that on the MNIST
+discriminator's 5x5 layer.
 """
 
 import functools
@@ -58,6 +64,12 @@ def _subpixel_taps(kernel: int, stride: int) -> Tuple[np.ndarray, np.ndarray, in
   return taps, valid, d_min
 
 
+def transpose_offsets(kernel: int, stride: int) -> Tuple[int, ...]:
+  """Output offset of each tap of a 1-D 'SAME' transposed conv: input i reaches s*i + pad - k."""
+  pad = _same_pad_before(kernel, stride)
+  return tuple(pad - k for k in range(kernel))
+
+
 def subpixel_conv_transpose(x: jnp.ndarray, kernel: jnp.ndarray,
                             strides: Sequence[int]) -> jnp.ndarray:
   """Equals `lax.conv_transpose(x, kernel, strides, 'SAME')` (NHWC, HWIO).
@@ -69,6 +81,13 @@ def subpixel_conv_transpose(x: jnp.ndarray, kernel: jnp.ndarray,
   XLA:CPU 2-8x faster than the native lowering and than a single conv to
   sh*sw*C channels (which wastes the taps one phase does not use).
 
+  Gradients: the input gradient is XLA's, phase by phase. The kernel gradient
+  is one matmul of the tap-major output gradient (`tap_planes`) with the input
+  when Cout <= Cin (every tap sees the whole input; no per-phase patch matrix and
+  no transposed copy of one), else `conv2d`'s per phase (its patches of the
+  input are then the smaller matrix). A kernel equal to the stride is one
+  matmul and a depth-to-space, differentiated by XLA.
+
   Args:
     x: [B, H, W, Cin].
     kernel: [kh, kw, Cin, Cout], in `nn.ConvTranspose` layout.
@@ -77,17 +96,29 @@ def subpixel_conv_transpose(x: jnp.ndarray, kernel: jnp.ndarray,
   Returns:
     [B, H*sh, W*sw, Cout].
   """
+  kh, kw, cin, cout = kernel.shape
+  strides = tuple(strides)
+  if (kh, kw) == strides:
+    # Every output pixel sees one tap of one input pixel: the layer is one matmul
+    # [B*H*W, Cin] x [Cin, sh*sw*Cout] and a depth-to-space.
+    b, h, w, _ = x.shape
+    th, tw = (_subpixel_taps(k, s)[0][0] for k, s in zip((kh, kw), strides))
+    k = kernel[th[:, None], tw[None, :]]  # [sh, sw, Cin, Cout]
+    y = jnp.einsum("bhwc,pqco->bhpwqo", x, k.astype(x.dtype))
+    return y.reshape(b, h * strides[0], w * strides[1], cout)
+  if cout <= cin:
+    return _subpixel_planes_grad(x, kernel, strides)
+  return _subpixel_phases(x, kernel, strides, conv2d)
+
+
+def _subpixel_phases(x: jnp.ndarray, kernel: jnp.ndarray, strides: Tuple[int, int],
+                     conv=None) -> jnp.ndarray:
+  """The sub-pixel phases of `subpixel_conv_transpose`: one stride-1 `conv` each (XLA's by default)."""
   kh, kw, _, _ = kernel.shape
   sh, sw = strides
   th, vh, dh = _subpixel_taps(kh, sh)
   tw, vw, dw = _subpixel_taps(kw, sw)
   b, h, w, _ = x.shape
-  if vh.shape[0] == vw.shape[0] == 1 and vh.all() and vw.all() and dh == dw == 0:
-    # Kernel == stride: every output pixel sees one tap of one input pixel, so the
-    # whole layer is one matmul [B*H*W, Cin] x [Cin, sh*sw*Cout] and a depth-to-space.
-    k = kernel[th[0][:, None], tw[0][None, :]]  # [sh, sw, Cin, Cout]
-    y = jnp.einsum("bhwc,pqco->bhpwqo", x, k.astype(x.dtype))
-    return y.reshape(b, h * sh, w * sw, k.shape[-1])
   rows = []
   for p in range(sh):
     ip = np.nonzero(vh[:, p])[0]  # offsets of this row phase with a tap
@@ -99,12 +130,34 @@ def subpixel_conv_transpose(x: jnp.ndarray, kernel: jnp.ndarray,
       # a VALID stride-1 conv does exactly that.
       (lo_h, hi_h), (lo_w, hi_w) = (ip[0] + dh, ip[-1] + dh), (iq[0] + dw, iq[-1] + dw)
       xs = x[:, max(lo_h, 0):, max(lo_w, 0):]
-      y = conv2d(xs, k.astype(x.dtype), (1, 1),
-                 ((max(-lo_h, 0), max(hi_h, 0)), (max(-lo_w, 0), max(hi_w, 0))))
+      y = (conv or _conv)(xs, k.astype(x.dtype), (1, 1),
+                          ((max(-lo_h, 0), max(hi_h, 0)), (max(-lo_w, 0), max(hi_w, 0))))
       cols.append(y[:, :h, :w])
     rows.append(jnp.stack(cols, 3))  # [B, H, W, sw, Cout]
   y = jnp.stack(rows, 2)  # [B, H, sh, W, sw, Cout]
   return y.reshape(b, h * sh, w * sw, y.shape[-1])
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _subpixel_planes_grad(x, kernel, strides):
+  """`_subpixel_phases` whose kernel gradient is one matmul of `tap_planes` with the input."""
+  return _subpixel_phases(x, kernel, strides)
+
+
+def _subpixel_planes_fwd(x, kernel, strides):
+  return _subpixel_phases(x, kernel, strides), (x, kernel)
+
+
+def _subpixel_planes_bwd(strides, res, dy):
+  x, kernel = res
+  kh, kw = kernel.shape[:2]
+  dx, = jax.vjp(lambda x: _subpixel_phases(x, kernel, strides), x)[1](dy)
+  offsets = (transpose_offsets(kh, strides[0]), transpose_offsets(kw, strides[1]))
+  dz = tap_planes(dy, strides, offsets, x.shape[1:3])  # [kh*kw*Cout, B*H*W]
+  return dx, _kernel_grad_from_planes(dz, x, kernel.shape).astype(kernel.dtype)
+
+
+_subpixel_planes_grad.defvjp(_subpixel_planes_fwd, _subpixel_planes_bwd)
 
 
 Padding = Tuple[Tuple[int, int], Tuple[int, int]]
@@ -151,16 +204,35 @@ def conv_weight_grad(x: jnp.ndarray, dy: jnp.ndarray, kernel_shape: Sequence[int
 def conv_matmul_grad(x: jnp.ndarray, kernel: jnp.ndarray, strides: Tuple[int, int],
                      padding: Padding) -> jnp.ndarray:
   """`lax.conv_general_dilated` (NHWC, HWIO) whose kernel gradient is `conv_weight_grad`."""
-  return _conv(x, kernel, strides, padding)
+  return _conv_cpu(x, kernel, strides, padding)
 
 
 def _conv_fwd(x, kernel, strides, padding):
-  return _conv(x, kernel, strides, padding), (x, kernel)
+  return _conv_cpu(x, kernel, strides, padding), (x, kernel)
+
+
+CPU_CONV_MAX_BATCH = 128
+
+
+def _conv_cpu(x, kernel, strides, padding: Padding):
+  """`_conv` in batch chunks of at most CPU_CONV_MAX_BATCH images."""
+  n = CPU_CONV_MAX_BATCH
+  if x.shape[0] <= n:
+    return _conv(x, kernel, strides, padding)
+  return jnp.concatenate([_conv(x[i:i + n], kernel, strides, padding)
+                          for i in range(0, x.shape[0], n)])
 
 
 def _conv_bwd(strides, padding, res, dy):
   x, kernel = res
-  dx, = jax.vjp(lambda x: _conv(x, kernel, strides, padding), x)[1](dy)
+  kh, kw, cin, cout = kernel.shape
+  (h, w), (sh, sw) = x.shape[1:3], strides
+  if few_outputs(kh, kw, cout, cin) and h % sh == 0 and w % sw == 0:
+    # Few input channels (an image's first conv): the input gradient has few outputs.
+    offsets = (tuple(k - padding[0][0] for k in range(kh)), tuple(k - padding[1][0] for k in range(kw)))
+    dx = tap_scatter(dy, kernel.transpose(0, 1, 3, 2), strides, offsets, (h, w))
+  else:
+    dx, = jax.vjp(lambda x: _conv_cpu(x, kernel, strides, padding), x)[1](dy)
   dk = conv_weight_grad(x, dy, kernel.shape, strides, padding).astype(kernel.dtype)
   return dx, dk
 
@@ -174,53 +246,121 @@ def _tap_matrix(kernel: jnp.ndarray) -> jnp.ndarray:
   return kernel.reshape(kh * kw, cin, cout).transpose(0, 2, 1).reshape(kh * kw * cout, cin)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _shifted(t: jnp.ndarray, dh: int, dw: int, mh: int, mw: int) -> jnp.ndarray:
+  """[..., H, W] -> [..., mh, mw] with out[r, c] = t[r - dh, c - dw], zero outside t."""
+  h, w = t.shape[-2:]
+  cfg = [(0, 0, 0)] * (t.ndim - 2) + [(dh, mh - h - dh, 0), (dw, mw - w - dw, 0)]
+  return jax.lax.pad(t, jnp.zeros((), t.dtype), cfg)
+
+
+Offsets = Tuple[Tuple[int, ...], Tuple[int, ...]]
+
+
+def tap_planes(dy: jnp.ndarray, strides: Tuple[int, int], offsets: Offsets,
+               in_hw: Tuple[int, int]) -> jnp.ndarray:
+  """The output gradient each kernel tap's map sees, tap-major: [kh*kw*Cout, B*H*W].
+
+  For a layer whose tap k sends input pixel i to output pixel s*i + c_k (see
+  `tap_scatter`), row block k holds dy[s*i + c_k] for every input pixel i, zero
+  where that falls outside dy. Its product with the input [B*H*W, Cin] is the
+  kernel gradient, a plain matmul with no transposed copy of a patch matrix.
+
+  Args:
+    dy: [B, Ho, Wo, Cout], Ho and Wo divisible by the strides.
+    strides: (sh, sw).
+    offsets: (c_h [kh], c_w [kw]).
+    in_hw: (H, W) of the layer's input.
+  """
+  cout = dy.shape[3]
+  (sh, sw), (ch, cw), (h, w) = strides, offsets, in_hw
+  dyt = dy.transpose(3, 0, 1, 2)  # [Cout, B, Ho, Wo]
+  phase = lambda p, q: dyt[:, :, p::sh, q::sw]  # output pixels s*m + p: [Cout, B, Ho/sh, Wo/sw]
+  dz = jnp.stack([_shifted(phase(ci % sh, cj % sw), -(ci // sh), -(cj // sw), h, w)
+                  for ci in ch for cj in cw])  # [kh*kw, Cout, B, H, W]
+  return dz.reshape(len(ch) * len(cw) * cout, -1)
+
+
+def _kernel_grad_from_planes(dz: jnp.ndarray, x: jnp.ndarray, kernel_shape) -> jnp.ndarray:
+  """[kh*kw*Cout, N] x [N, Cin] -> the kernel gradient [kh, kw, Cin, Cout] (float32)."""
+  kh, kw, cin, cout = kernel_shape
+  dt = jnp.einsum("tn,nc->tc", dz, x.reshape(-1, cin), preferred_element_type=jnp.float32)
+  return dt.reshape(kh * kw, cout, cin).transpose(0, 2, 1).reshape(kernel_shape)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def tap_scatter(x: jnp.ndarray, kernel: jnp.ndarray, strides: Tuple[int, int], offsets: Offsets,
+                out_hw: Tuple[int, int]) -> jnp.ndarray:
+  """y[s*i + c_k] += x[i] @ kernel[k] over the kernel taps k: a conv layer with few outputs.
+
+  Contracts the channels first: one matmul gives every tap's output map of the
+  unpadded input, tap-major [kh*kw, Cout, B, H, W], and each output phase is
+  the sum of its taps' maps, shifted. The backward pass stacks the shifted
+  output gradients once (`tap_planes`); one matmul gives the input gradient and
+  one the kernel gradient. Only the few-channel maps are padded, sliced and
+  stacked; the wide input is read by two matmuls and its gradient written by
+  one. On XLA:CPU that is ~1.5-3x faster than its convolutions when
+  kh*kw*Cout <= Cin (e.g. 3x3, 32 -> 1). With the right offsets it is
+  - a stride-1 conv padded (top, left): s = 1, c_k = top - k (`conv_few_outputs`);
+  - a 'SAME' transposed conv (`ConvTranspose`): c_k = pad - k;
+  - the input gradient of a conv with few inputs: the kernel transposed, c_k = k - top.
+
+  Args:
+    x: [B, H, W, Cin].
+    kernel: [kh, kw, Cin, Cout].
+    strides: (sh, sw).
+    offsets: (c_h [kh], c_w [kw]), tap k's output offset per dimension.
+    out_hw: (Ho, Wo), divisible by the strides.
+
+  Returns:
+    [B, Ho, Wo, Cout].
+  """
+  return _tap_scatter_fwd(x, kernel, strides, offsets, out_hw)[0]
+
+
+def _tap_scatter_fwd(x, kernel, strides, offsets, out_hw):
+  kh, kw, cin, cout = kernel.shape
+  b, h, w, _ = x.shape
+  (sh, sw), (ch, cw), (ho, wo) = strides, offsets, out_hw
+  mh, mw = ho // sh, wo // sw
+  z = jnp.einsum("tc,nc->tn", _tap_matrix(kernel), x.reshape(-1, cin))  # [kh*kw*Cout, B*H*W]
+  z = z.reshape(kh, kw, cout, b, h, w)
+  phases = []
+  for p in range(sh):
+    for q in range(sw):
+      terms = [_shifted(z[i, j], (ch[i] - p) // sh, (cw[j] - q) // sw, mh, mw)
+               for i in range(kh) if (ch[i] - p) % sh == 0
+               for j in range(kw) if (cw[j] - q) % sw == 0]
+      phases.append(sum(terms) if terms else jnp.zeros((cout, b, mh, mw), z.dtype))
+  y = jnp.stack(phases).reshape(sh, sw, cout, b, mh, mw)
+  return y.transpose(3, 4, 0, 5, 1, 2).reshape(b, ho, wo, cout), (x, kernel)
+
+
+def _tap_scatter_bwd(strides, offsets, out_hw, res, dy):
+  del out_hw
+  x, kernel = res
+  dz = tap_planes(dy, strides, offsets, x.shape[1:3])  # [kh*kw*Cout, B*H*W]
+  dx = jnp.einsum("tn,tc->nc", dz, _tap_matrix(kernel).astype(dz.dtype)).reshape(x.shape)
+  return dx, _kernel_grad_from_planes(dz, x, kernel.shape).astype(kernel.dtype)
+
+
+tap_scatter.defvjp(_tap_scatter_fwd, _tap_scatter_bwd)
+
+
 def conv_few_outputs(x: jnp.ndarray, kernel: jnp.ndarray, padding: Padding) -> jnp.ndarray:
   """Stride-1 conv (NHWC, HWIO) for layers with few outputs, such as an image's last conv.
 
-  Contracts the channels first: one matmul gives every tap's output map of the
-  unpadded input, tap-major [kh*kw, Cout, B, H, W], and the output is the sum
-  of those maps, padded and shifted by their tap. The backward pass stacks the
-  shifted output gradients once [kh*kw*Cout, B*H*W]; one matmul gives the input
-  gradient and one the kernel gradient. Only the few-channel maps are padded,
-  sliced and stacked; the wide input is read by two matmuls and its gradient
-  written by one. On XLA:CPU that is ~1.5-3x faster than its convolutions
-  when kh*kw*Cout <= Cin (e.g. 3x3, 32 -> 1).
+  `tap_scatter` with offsets c_k = top - k: output o reads input o + k - top.
   """
-  return _few_outputs_fwd(x, kernel, padding)[0]
-
-
-def _few_outputs_fwd(x, kernel, padding):
-  kh, kw, cin, cout = kernel.shape
+  kh, kw = kernel.shape[:2]
   (pt, pb), (pl, pr) = padding
-  b, h, w, _ = x.shape
-  ho, wo = h + pt + pb - kh + 1, w + pl + pr - kw + 1
-  z = jnp.einsum("tc,nc->tn", _tap_matrix(kernel), x.reshape(-1, cin))  # [kh*kw*Cout, B*H*W]
-  z = jnp.pad(z.reshape(kh * kw, cout, b, h, w), ((0, 0), (0, 0), (0, 0), (pt, pb), (pl, pr)))
-  y = sum(z[i * kw + j, :, :, i:i + ho, j:j + wo] for i in range(kh) for j in range(kw))
-  return y.transpose(1, 2, 3, 0), (x, kernel)  # [Cout, B, Ho, Wo] -> [B, Ho, Wo, Cout]
+  out_hw = (x.shape[1] + pt + pb - kh + 1, x.shape[2] + pl + pr - kw + 1)
+  offsets = (tuple(pt - k for k in range(kh)), tuple(pl - k for k in range(kw)))
+  return tap_scatter(x, kernel, (1, 1), offsets, out_hw)
 
 
-def _few_outputs_bwd(padding, res, dy):
-  x, kernel = res
-  kh, kw, cin, cout = kernel.shape
-  (pt, pb), (pl, pr) = padding
-  _, h, w, _ = x.shape
-  ho, wo = dy.shape[1:3]
-  hp, wp = h + pt + pb, w + pl + pr
-  dyt = dy.transpose(3, 0, 1, 2)  # [Cout, B, Ho, Wo]
-  # dz[tap (i, j)][:, :, r, c] = dy[:, :, r + pt - i, c + pl - j]: the output gradient seen by
-  # each tap's map, zero outside dy.
-  dz = jnp.stack([jnp.pad(dyt, ((0, 0), (0, 0), (i, hp - ho - i), (j, wp - wo - j)))
-                  [:, :, pt:pt + h, pl:pl + w] for i in range(kh) for j in range(kw)])
-  dz = dz.reshape(kh * kw * cout, -1)  # [kh*kw*Cout, B*H*W]
-  dx = jnp.einsum("tn,tc->nc", dz, _tap_matrix(kernel).astype(dz.dtype)).reshape(x.shape)
-  dt = jnp.einsum("tn,nc->tc", dz, x.reshape(-1, cin), preferred_element_type=jnp.float32)
-  dk = dt.reshape(kh * kw, cout, cin).transpose(0, 2, 1).reshape(kernel.shape)
-  return dx, dk.astype(kernel.dtype)
-
-
-conv_few_outputs.defvjp(_few_outputs_fwd, _few_outputs_bwd)
+def few_outputs(kh: int, kw: int, cin: int, cout: int) -> bool:
+  """Whether `tap_scatter` beats XLA:CPU's conv: few outputs, and no more tap maps than inputs."""
+  return cout < 8 and kh * kw * cout <= cin
 
 
 def conv2d(x: jnp.ndarray, kernel: jnp.ndarray, strides: Sequence[int],
@@ -228,8 +368,10 @@ def conv2d(x: jnp.ndarray, kernel: jnp.ndarray, strides: Sequence[int],
   """2-D conv, NHWC x HWIO, 'SAME' / 'VALID' / explicit padding, with a selectable gradient.
 
   impl: 'native' (XLA's gradient), 'matmul' (`conv_weight_grad`), 'few_outputs'
-  (`conv_few_outputs`, stride 1 only) or 'auto': 'matmul' on CPU for kernels
-  with >= 8 outputs and >= 16 inputs per output, 'native' elsewhere.
+  (`conv_few_outputs`, stride 1 only) or 'auto', which on CPU picks
+  'few_outputs' for stride-1 layers with few outputs (`few_outputs`, e.g. the
+  cake generators' 5x5 conv to RGB), 'matmul' for kernels with >= 8 outputs and
+  >= 16 inputs per output, and 'native' elsewhere; on other backends 'native'.
   """
   strides = tuple(strides)
   if isinstance(padding, str):
@@ -239,6 +381,9 @@ def conv2d(x: jnp.ndarray, kernel: jnp.ndarray, strides: Sequence[int],
   if impl == "auto":  # Measured on XLA:CPU (see the README's performance notes).
     cpu = jax.default_backend() == "cpu"
     impl = "matmul" if cpu and cout >= 8 and kh * kw * cin >= 16 else "native"
+    if (cpu and strides == (1, 1) and few_outputs(kh, kw, cin, cout)
+        and min(map(min, padding)) >= 0):
+      impl = "few_outputs"
   if impl == "matmul":
     return conv_matmul_grad(x, kernel, strides, padding)
   if impl == "few_outputs":
@@ -322,17 +467,18 @@ class ConvTranspose(nn.Module):
     dtype = self.dtype or x.dtype
     kh, kw, cin, cout = kernel.shape
     subpixel = resolve_impl(self.impl) == "subpixel"
-    if subpixel and tuple(self.strides) != (1, 1):
-      y = subpixel_conv_transpose(x.astype(dtype), kernel.astype(dtype), self.strides)
-    elif subpixel and cout < 8 and kh * kw * cout <= cin:
-      # Stride 1 is a plain conv with the same kernel. For few outputs `conv_few_outputs`
-      # beats XLA:CPU's lowering in a training step; elsewhere the native transposed conv
-      # is as fast as any lowering tried.
-      pads = tuple((_same_pad_before(k, 1), k - 1 - _same_pad_before(k, 1)) for k in (kh, kw))
-      y = conv_few_outputs(x.astype(dtype), kernel.astype(dtype), pads)
+    x, kernel = x.astype(dtype), kernel.astype(dtype)
+    (sh, sw), (h, w) = self.strides, x.shape[1:3]
+    if subpixel and few_outputs(kh, kw, cin, cout):
+      # Few outputs (an image's last layer): one matmul to every tap's map, then a shifted sum.
+      offsets = (transpose_offsets(kh, sh), transpose_offsets(kw, sw))
+      y = tap_scatter(x, kernel, (sh, sw), offsets, (h * sh, w * sw))
+    elif subpixel and (sh, sw) != (1, 1):
+      y = subpixel_conv_transpose(x, kernel, (sh, sw))
     else:
-      y = jax.lax.conv_transpose(x.astype(dtype), kernel.astype(dtype), self.strides,
-                                 "SAME", dimension_numbers=("NHWC", "HWIO", "NHWC"))
+      # Stride 1 with many outputs: the native transposed conv is as fast as any lowering tried.
+      y = jax.lax.conv_transpose(x, kernel, self.strides, "SAME",
+                                 dimension_numbers=("NHWC", "HWIO", "NHWC"))
     if self.use_bias:
       y = y + self.param("bias", nn.initializers.zeros, (self.features,)).astype(dtype)
     return y
