@@ -31,7 +31,7 @@ def test_subpixel_conv_transpose_equals_flax(kernel, stride, size):
     ((2, 42, 42, 1), (3, 3, 1, 8), (3, 3), "SAME"),             # CVAE encoder, stride 3
     ((2, 16, 15, 8), (4, 4, 8, 16), (2, 2), "SAME"),            # cake D, stride 2
     ((2, 9, 9, 3), (3, 3, 3, 5), (1, 1), ((2, 0), (1, 3))),     # asymmetric (sub-pixel phases)
-    ((2, 16, 16, 3), (4, 4, 3, 64), (2, 2), "SAME"),            # cake D's first conv: dx by tap_scatter
+    ((2, 16, 16, 3), (4, 4, 3, 64), (2, 2), "SAME"),            # cake D's 1st conv: tap_scatter dx
 ])
 def test_conv_matmul_gradient_equals_xla(x_shape, k_shape, strides, padding):
   """The CPU lowering's kernel gradient (shifted slices x dy) equals XLA's own, input grad too."""

@@ -139,7 +139,8 @@ class DCGANCakeDiscriminator(nn.Module):
   @nn.compact
   def __call__(self, x, cond=None, train: bool = True, bn_running: bool = False):
     for f in self.filters:
-      x = Conv(max(1, int(f * self.width)), (4, 4), (2, 2), padding="SAME", kernel_init=KERAS_INIT)(x)
+      x = Conv(max(1, int(f * self.width)), (4, 4), (2, 2), padding="SAME",
+               kernel_init=KERAS_INIT)(x)
       x = nn.leaky_relu(_batch_norm(train and not bn_running, self.axis_name)(x), self.leak)
     h = _with_cond(x.reshape(x.shape[0], -1), cond)
     self.sow("intermediates", "features", h)

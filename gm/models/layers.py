@@ -113,7 +113,7 @@ def subpixel_conv_transpose(x: jnp.ndarray, kernel: jnp.ndarray,
 
 def _subpixel_phases(x: jnp.ndarray, kernel: jnp.ndarray, strides: Tuple[int, int],
                      conv=None) -> jnp.ndarray:
-  """The sub-pixel phases of `subpixel_conv_transpose`: one stride-1 `conv` each (XLA's by default)."""
+  """The phases of `subpixel_conv_transpose`: one stride-1 `conv` each (XLA's by default)."""
   kh, kw, _, _ = kernel.shape
   sh, sw = strides
   th, vh, dh = _subpixel_taps(kh, sh)
@@ -229,7 +229,8 @@ def _conv_bwd(strides, padding, res, dy):
   (h, w), (sh, sw) = x.shape[1:3], strides
   if few_outputs(kh, kw, cout, cin) and h % sh == 0 and w % sw == 0:
     # Few input channels (an image's first conv): the input gradient has few outputs.
-    offsets = (tuple(k - padding[0][0] for k in range(kh)), tuple(k - padding[1][0] for k in range(kw)))
+    offsets = (tuple(k - padding[0][0] for k in range(kh)),
+               tuple(k - padding[1][0] for k in range(kw)))
     dx = tap_scatter(dy, kernel.transpose(0, 1, 3, 2), strides, offsets, (h, w))
   else:
     dx, = jax.vjp(lambda x: _conv_cpu(x, kernel, strides, padding), x)[1](dy)
