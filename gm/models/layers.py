@@ -381,10 +381,13 @@ def conv2d(x: jnp.ndarray, kernel: jnp.ndarray, strides: Sequence[int],
   kh, kw, cin, cout = kernel.shape
   if impl == "auto":  # Measured on XLA:CPU (see the README's performance notes).
     cpu = jax.default_backend() == "cpu"
-    impl = "matmul" if cpu and cout >= 8 and kh * kw * cin >= 16 else "native"
     if (cpu and strides == (1, 1) and few_outputs(kh, kw, cin, cout)
         and min(map(min, padding)) >= 0):
       impl = "few_outputs"
+    elif cpu and cout >= 8 and kh * kw * cin >= 16:
+      impl = "matmul"
+    else:
+      impl = "native"
   if impl == "matmul":
     return conv_matmul_grad(x, kernel, strides, padding)
   if impl == "few_outputs":
