@@ -1,10 +1,14 @@
 r"""Where one training step's time goes: XLA ops by thread time, from a `jax.profiler` trace.
 
   python benchmarks/profile_step.py --case vae [--steps 20] [--top 25]
+  python benchmarks/profile_step.py --case dcgan_mnist --by-layer
 
 Runs the case's jitted train step (synthetic data, as `benchmarks/run.py`), traces
 `--steps` steps, and prints ms per step of thread time per XLA op kind (fusions,
 convolutions, copies...) and per op, summed over the XLA:CPU worker threads.
+`--by-layer` also sums it per Flax layer and direction ("fwd D/Conv_1",
+"bwd G/Dense_1"), read from the compiled HLO's op_name metadata, and shows each
+top op's shape and source op.
 """
 
 import argparse
@@ -38,11 +42,43 @@ def op_times(trace_dir: str):
   return totals
 
 
+_LAYER = re.compile(r"[A-Z]\w*_\d+")  # Flax's automatic layer names: Conv_1, Dense_0, BatchNorm_2.
+
+
+def layer_of(op_name: str) -> str:
+  """'fwd Module/[submodule/]Layer_i' or 'bwd ...' from an HLO op_name; else a coarse group.
+
+  Backward ops are those under `transpose(...)` (JAX's linear transpose of the forward pass).
+  """
+  parts = [re.sub(r"^(?:transpose\(|jvp\()+|\)+$", "", p) for p in op_name.split("/")]
+  for i, part in enumerate(parts):
+    if _LAYER.fullmatch(part):
+      owner = max((j for j in range(i) if parts[j][:1].isupper()), default=i)
+      path = "/".join([parts[owner].split(".")[0], *parts[owner + 1:i + 1]])
+      return ("bwd " if "transpose(" in op_name else "fwd ") + path
+  if op_name.startswith("state."):
+    return "optimizer update (per-parameter)"
+  return "other (loss, RNG, glue)"
+
+
+def hlo_ops(hlo_text: str):
+  """{instruction name: (result shape, op_name metadata)} of a compiled HLO module's text."""
+  info = {}
+  for line in hlo_text.splitlines():
+    m = re.match(r"\s*(?:ROOT )?%?([\w.\-]+) = (\S+) ", line)
+    if m:
+      op = re.search(r'op_name="([^"]+)"', line)
+      info[m.group(1)] = (m.group(2), op.group(1) if op else "")
+  return info
+
+
 def main():
   p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   p.add_argument("--case", default="vae", help="a case of benchmarks/cases.py")
   p.add_argument("--steps", type=int, default=20)
   p.add_argument("--top", type=int, default=25)
+  p.add_argument("--by-layer", action="store_true", help="also group by Flax layer (fwd/bwd) and "
+                 "show each top op's shape and source")
   args = p.parse_args()
   case, = cases.select(args.case)
   config = gm_bench.load_config(case)
@@ -53,6 +89,7 @@ def main():
   step = jax.jit(family.train_step)
   key = jax.random.PRNGKey(0)
   state = run.model
+  info = hlo_ops(step.lower(state, batch, key).compile().as_text()) if args.by_layer else {}
   for _ in range(5):
     state, _ = step(state, batch, key)
   jax.block_until_ready(state)
@@ -75,7 +112,16 @@ def main():
     print(f"  {ms(ns):7.3f} ms  {name}")
   print("by op (names as in the compiled HLO):")
   for name, ns in totals.most_common(args.top):
-    print(f"  {ms(ns):7.3f} ms  {name}")
+    shape, op = info.get(name, ("", ""))
+    where = f"  {shape[:40]:40s} {op.replace('jit(train_step)/', '')[:100]}" if info else ""
+    print(f"  {ms(ns):7.3f} ms  {name:28s}{where}")
+  if info:
+    layers = collections.Counter()
+    for name, ns in totals.items():
+      layers[layer_of(info.get(name, ("", ""))[1])] += ns
+    print("by layer (fwd: forward pass, also inside the other network's update; bwd: its gradients):")
+    for name, ns in layers.most_common():
+      print(f"  {ms(ns):7.3f} ms  {name}")
 
 
 if __name__ == "__main__":

@@ -37,3 +37,32 @@ def test_pytorch_peers_have_the_same_parameter_counts():
 def test_unknown_case_lists_valid_names():
   with pytest.raises(SystemExit, match="valid: ae, vae"):
     cases.select("nope")
+
+
+def test_precision_quality_permutation_p_value_counts_splits_by_hand():
+  from benchmarks import precision_quality as pq  # pylint: disable=g-import-not-at-top
+  # 1,2,3 vs 4,5,6: of the C(6,3) = 20 splits only the observed one and its mirror reach |diff| = 3.
+  assert pq.permutation_p([1, 2, 3], [4, 5, 6]) == pytest.approx(2 / 20)
+  # 1,2,4 vs 3,5,6 (diff 7/3): also {1,2,3} vs {4,5,6} (diff 3) and both mirrors: 4 of 20.
+  assert pq.permutation_p([1, 2, 4], [3, 5, 6]) == pytest.approx(4 / 20)
+  assert pq.permutation_p([1, 2], [2, 1]) == 1.0
+  s = pq.summarize({"float32": {0: {"last": 10.0, "last3": 12.0}, 1: {"last": 14.0, "last3": 12.0}},
+                    "bfloat16": {0: {"last": 20.0, "last3": 13.0}, 1: {"last": 16.0, "last3": 15.0}}})
+  assert s["last"]["float32"]["mean"] == 12.0 and s["last"]["float32"]["sd"] == pytest.approx(8 ** 0.5)
+  assert s["last"]["diff"]["bfloat16"] == {"mean_diff": 6.0, "p": pytest.approx(2 / 6)}
+  assert s["last3"]["diff"]["bfloat16"]["mean_diff"] == 2.0
+
+
+def test_profile_groups_hlo_op_names_by_layer_and_direction():
+  from benchmarks.profile_step import layer_of  # pylint: disable=g-import-not-at-top
+  assert layer_of("jit(train_step)/transpose(jvp(DCGANMnistDiscriminator))/Conv_1/"
+                  "bhwf,bhwc->fc/dot_general") == "bwd DCGANMnistDiscriminator/Conv_1"
+  assert layer_of("jit(train_step)/jvp(DCGANMnistGenerator)/BatchNorm_0/add") == (
+      "fwd DCGANMnistGenerator/BatchNorm_0")
+  assert layer_of("jit(train_step)/DCGANMnistGenerator/Dense_0/dot_general") == (
+      "fwd DCGANMnistGenerator/Dense_0")
+  assert layer_of("jit(train_step)/jit(_threefry_split)/GAN.d_step/while/body/add") == (
+      "other (loss, RNG, glue)")
+  assert layer_of("state.d.params['Dense_1']['bias']") == "optimizer update (per-parameter)"
+  assert layer_of("jit(train_step)/transpose(jvp(AutoencoderNet.decode))/decoder/ConvTranspose_1/"
+                  "transpose(jvp())/conv_general_dilated") == "bwd AutoencoderNet/decoder/ConvTranspose_1"
