@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gm import config_utils, data as gm_data, invert as gm_invert, loop, sharding
+from gm import backend, config_utils, data as gm_data, invert as gm_invert, loop, sharding
 from gm.models.gan import count_params
 
 
@@ -69,7 +69,7 @@ def useful_flops(case, dtype: str) -> Optional[float]:
   batch = {k: jnp.asarray(v) for k, v in ds.train.items()}
   if case.kind == "invert":
     return _invert_flops(case, family, run.model, ds)
-  compiled = jax.jit(family.train_step).lower(run.model, batch, jax.random.PRNGKey(0)).compile()
+  compiled = backend.jit(family.train_step).lower(run.model, batch, jax.random.PRNGKey(0)).compile()
   return _flops(compiled)
 
 
@@ -96,7 +96,7 @@ def measure_train(case, steps: int, dtype: str = "float32", repeats: int = 3,
   family, run, _ = loop.build(config, ds)
   params = count_params(_trainable(run.model))
   single = {k: jnp.asarray(v[:per_step]) for k, v in ds.train.items()}
-  compiled = jax.jit(family.train_step).lower(run.model, single, jax.random.PRNGKey(0)).compile()
+  compiled = backend.jit(family.train_step).lower(run.model, single, jax.random.PRNGKey(0)).compile()
   run = sharding.replicate(run, mesh)
   data = sharding.replicate({k: jnp.asarray(v) for k, v in ds.train.items()}, mesh)
   runner = loop.EpochRunner(family, per_step, n, config.train.epoch_driver, mesh)
@@ -136,7 +136,7 @@ def _invert_flops(case, family, state, ds) -> Optional[float]:
   gen = gm_invert.generator_of(family, state)
   targets = jnp.asarray(ds.train["image"][:1].repeat(case.invert_targets, 0), jnp.float32) / 255.0
   z = gen.sample_z(jax.random.PRNGKey(0), case.invert_targets)
-  grad = jax.jit(jax.grad(lambda z: gm_invert.per_code_loss(gen, z, targets, "mse", 0.0).sum()))
+  grad = backend.jit(jax.grad(lambda z: gm_invert.per_code_loss(gen, z, targets, "mse", 0.0).sum()))
   return _flops(grad.lower(z).compile())
 
 

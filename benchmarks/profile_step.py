@@ -24,7 +24,7 @@ import jax.numpy as jnp
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks import cases, gm_bench  # noqa: E402
-from gm import loop  # noqa: E402
+from gm import backend, loop  # noqa: E402
 
 
 def op_times(trace_dir: str):
@@ -86,7 +86,7 @@ def main():
   ds = gm_bench.synthetic_dataset(case, per_step)
   family, run, _ = loop.build(config, ds)
   batch = {k: jnp.asarray(v) for k, v in ds.train.items()}
-  step = jax.jit(family.train_step)
+  step = backend.jit(family.train_step)
   key = jax.random.PRNGKey(0)
   state = run.model
   info = hlo_ops(step.lower(state, batch, key).compile().as_text()) if args.by_layer else {}

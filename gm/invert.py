@@ -21,6 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from gm import backend
 from gm.errors import UserError
 
 
@@ -147,7 +148,7 @@ def invert(gen: Generator, targets: np.ndarray, key: jax.Array, steps: int = 100
     z, losses, zs = run(z0)
     zs = zs[snap_steps]
   else:  # XLA:CPU runs a scanned body ~3x slower: dispatch one jitted step per iteration.
-    step_jit, final = jax.jit(step), jax.jit(lambda z: total(z)[1])
+    step_jit, final = backend.jit(step), backend.jit(lambda z: total(z)[1])
     z, opt, per_step, zs, snap = z0, tx.init(z0), [], [], set(snap_steps.tolist())
     for i in range(steps):
       if i in snap:
@@ -161,7 +162,7 @@ def invert(gen: Generator, targets: np.ndarray, key: jax.Array, steps: int = 100
   z_all = np.asarray(z).reshape(t, restarts, -1)
   z_best = z_all[np.arange(t), best]
   zs = np.asarray(zs).reshape(len(snap_steps), t, restarts, -1)[:, np.arange(t), best]
-  gen_jit = jax.jit(gen.generate)
+  gen_jit = backend.jit(gen.generate)
   evolution = np.stack([np.asarray(gen_jit(zs[i])) for i in range(len(snap_steps))])
   images = np.asarray(gen_jit(jnp.asarray(z_best)))
   return {"z": z_best, "images": images, "loss": losses[-1][np.arange(t), best],

@@ -31,8 +31,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from gm import (checkpoint, config_utils, data as gm_data, distributed, families, faults, fileio,
-                metrics, optim, plots, sharding)
+from gm import (backend, checkpoint, config_utils, data as gm_data, distributed, families, faults,
+                fileio, metrics, optim, plots, sharding)
 from gm.errors import UserError
 
 log = logging.getLogger("gm")
@@ -90,17 +90,17 @@ class EpochRunner:
     self.steps = num_examples // batch_size
     self.driver = resolve_driver(driver)
     step = make_step(family, mesh)
-    self._indices = jax.jit(functools.partial(epoch_indices, n=self.n, batch_size=batch_size))
+    self._indices = backend.jit(functools.partial(epoch_indices, n=self.n, batch_size=batch_size))
     if self.driver == "loop":
-      self._first = jax.jit(lambda run, data, idx, i: step(run, None, data, idx[i]),
+      self._first = backend.jit(lambda run, data, idx, i: step(run, None, data, idx[i]),
                             donate_argnums=0)
-      self._step = jax.jit(lambda run, sums, data, idx, i: step(run, sums, data, idx[i]),
+      self._step = backend.jit(lambda run, sums, data, idx, i: step(run, sums, data, idx[i]),
                            donate_argnums=(0, 1))
     else:
       def epoch(run, data, idx):
         run, sums = step(run, None, data, idx[0])
         return jax.lax.scan(lambda c, i: (step(*c, data, i), None), (run, sums), idx[1:])[0]
-      self._epoch = jax.jit(epoch, donate_argnums=0)
+      self._epoch = backend.jit(epoch, donate_argnums=0)
 
   def __call__(self, run: RunState, data, epoch: int, on_step: Callable[[int], None] = None):
     idx = self._indices(run.data_rng, epoch)
@@ -436,7 +436,7 @@ def _train(config, workdir, dataset, mesh, per_step) -> RunState:
   def compile_all(family):
     return (EpochRunner(family, per_step, info["num_train"], tc.get("epoch_driver", "auto"), mesh),
             make_evaluator(family, dataset.test, config.eval.batch_size, mesh),
-            jax.jit(family.monitor_images))
+            backend.jit(family.monitor_images))
 
   runner, evaluate, grid_fn = compile_all(family)
 

@@ -7,7 +7,6 @@ import pytest
 
 from gm import families
 from gm.models import ConvTranspose
-from gm.models import layers
 from gm.models.layers import Conv, conv2d, conv_weight_grad
 from tests.conftest import load_config
 
@@ -56,9 +55,9 @@ def test_conv_matmul_gradient_equals_xla(x_shape, k_shape, strides, padding):
     ((4, 9, 10, 16), 1, 3, 1, "tap_scatter"),   # few outputs (an image's last layer)
     ((2, 6, 7, 32), 3, 3, 1, "tap_scatter"),
     ((2, 7, 6, 16), 1, 4, 2, "tap_scatter"),    # few outputs, strided (DCGAN-MNIST G's last layer)
-    ((2, 5, 4, 12), 8, 4, 2, "_subpixel_planes_grad"),  # Cout <= Cin: tap-major kernel gradient
-    ((2, 5, 4, 12), 7, 3, 2, "_subpixel_planes_grad"),
-    ((2, 4, 5, 6), 9, 4, 2, "conv_matmul_grad"),        # Cout > Cin: conv2d's gradient per phase
+    ((2, 5, 4, 12), 8, 4, 2, "conv_general_dilated"),  # one XLA conv per sub-pixel phase
+    ((2, 5, 4, 12), 7, 3, 2, "conv_general_dilated"),
+    ((2, 4, 5, 6), 9, 4, 3, "conv_general_dilated"),
 ])
 def test_fast_conv_transpose_paths_equal_flax_with_gradients(shape, cout, kernel, stride, lowering):
   """The CPU fast paths of ConvTranspose are taken and give flax's outputs and gradients."""
@@ -70,7 +69,8 @@ def test_fast_conv_transpose_paths_equal_flax_with_gradients(shape, cout, kernel
   assert lowering in jaxpr
   if lowering in ("dot_general", "tap_scatter"):
     assert "conv_general_dilated" not in jaxpr
-  assert ("_subpixel_planes_grad" in jaxpr) == (lowering == "_subpixel_planes_grad")
+  else:  # Sub-pixel phases, differentiated by XLA.
+    assert "custom_vjp" not in jaxpr and jaxpr.count("conv_general_dilated") == stride ** 2
   loss = lambda m: lambda p, x: jax.numpy.sum(jax.numpy.sin(m.apply(p, x)))
   got, want = (jax.grad(loss(m), (0, 1))(params, x) for m in (ours, ref))
   np.testing.assert_allclose(ours.apply(params, x), ref.apply(params, x), atol=1e-5)
@@ -89,15 +89,19 @@ def test_conv_few_outputs_equals_xla_with_gradients(padding):
     np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-4 * float(abs(ref).max()))
 
 
-def test_cpu_conv_in_batch_chunks_equals_xla(monkeypatch):
-  """Convs over more images than CPU_CONV_MAX_BATCH run in chunks: same values and gradients."""
-  monkeypatch.setattr(layers, "CPU_CONV_MAX_BATCH", 2)
-  x = jax.random.normal(jax.random.PRNGKey(0), (5, 8, 8, 4))
-  k = jax.random.normal(jax.random.PRNGKey(1), (3, 3, 4, 8))
-  f = lambda impl: lambda x, k: jax.numpy.sum(jax.numpy.sin(conv2d(x, k, (1, 1), "VALID", impl)))
-  assert str(jax.make_jaxpr(f("matmul"))(x, k)).count("conv_general_dilated") == 3
-  for ours, ref in zip(jax.grad(f("matmul"), (0, 1))(x, k), jax.grad(f("native"), (0, 1))(x, k)):
-    np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-4 * float(abs(ref).max()))
+@pytest.mark.parametrize("x_shape,k_shape,strides,lowering", [
+    ((2, 28, 28, 1), (5, 5, 1, 32), (1, 1), "conv_matmul_grad"),  # an image's first conv
+    ((2, 16, 16, 3), (4, 4, 3, 64), (2, 2), "conv_matmul_grad"),
+    ((2, 12, 12, 32), (5, 5, 32, 64), (1, 1), None),              # XLA's conv and gradient
+    ((2, 8, 8, 80), (5, 5, 80, 3), (1, 1), "tap_scatter"),        # few outputs
+])
+def test_conv2d_auto_picks_the_cpu_lowering(x_shape, k_shape, strides, lowering):
+  x, k = jax.numpy.zeros(x_shape), jax.numpy.zeros(k_shape)
+  jaxpr = str(jax.make_jaxpr(lambda x, k: conv2d(x, k, strides, "SAME"))(x, k))
+  if jax.default_backend() != "cpu" or lowering is None:
+    assert "custom_vjp" not in jaxpr
+  else:
+    assert lowering in jaxpr
 
 
 def test_conv_to_few_outputs_uses_tap_scatter_on_cpu():

@@ -5,10 +5,9 @@ import json
 import logging
 import os
 
-import jax
 import numpy as np
 
-from gm import plots
+from gm import backend, plots
 from gm.commands.base import command
 from gm.errors import UserError
 
@@ -70,7 +69,7 @@ def evolution(ctx, args):
   if args.strip > 0:
     with np.load(os.path.join(ctx.workdir, "monitor.npz")) as f:
       inputs = {k: v[:args.strip] for k, v in f.items()}
-    draw = jax.jit(ctx.family.monitor_images)
+    draw = backend.jit(ctx.family.monitor_images)
     steps = ctx.steps()
     rows = [np.asarray(draw(ctx.restore(step).model, inputs)) for step in steps]
     paths.append(plots.save_grid(np.concatenate(rows), os.path.join(ctx.out_dir, "evolution_strip.png"),

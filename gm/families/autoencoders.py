@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from gm import losses, models, optim, precision
+from gm import backend, losses, models, optim, precision
 from gm.data import to_float
 from gm.families.base import FAMILIES, Batch, Family, Metrics, TrainState
 
@@ -104,7 +104,7 @@ class _AutoencoderBase(Family):
   @functools.cached_property
   def images_jit(self):
     """`images`, compiled once per family (sampling for judge scores and eval commands)."""
-    return jax.jit(self.images)
+    return backend.jit(self.images)
 
   def loss(self, params, batch: Batch, key: jax.Array) -> Tuple[jnp.ndarray, Metrics]:
     raise NotImplementedError

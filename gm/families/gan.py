@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from gm import optim, precision
+from gm import backend, optim, precision
 from gm.data import augment as augment_lib, to_float
 from gm.errors import ConfigError
 from gm.families.base import FAMILIES, Batch, Family, Metrics, TrainState
@@ -193,7 +193,7 @@ class GAN(Family):
 
   @functools.cached_property
   def images_jit(self):
-    return jax.jit(self.images)
+    return backend.jit(self.images)
 
   def _readout(self, outputs: jnp.ndarray) -> jnp.ndarray:
     """D(x) as a probability for probability losses, the raw score otherwise."""

@@ -1,27 +1,25 @@
-"""Shared layers.
+"""Shared layers, with lowerings chosen per backend by measurement.
+
+On CPUs `gm` compiles convolutions to Eigen (`gm.backend`); the lowerings here
+are tuned for that (README, performance notes). On GPUs and TPUs every layer is
+XLA's native one.
 
 `ConvTranspose` is a drop-in for `flax.linen.ConvTranspose` (same parameter
 names and shapes, same outputs) that can compute a strided transposed conv by
 sub-pixel decomposition: one stride-1 conv per output phase, interleaved.
-XLA:CPU runs strided transposed convs 10-40x slower than convs (see the
-README's performance notes); on GPUs the native lowering is kept.
+XLA:CPU runs strided transposed convs 10-40x slower than convs.
 
 `Conv` is a drop-in for `flax.linen.Conv` whose kernel gradient can be computed
 as one matmul of shifted input slices against the output gradient
-(`conv_weight_grad`). XLA:CPU computes that gradient as a convolution with the
-batch as contraction and the image as the window, 2-7x slower than the
-forward conv; the matmul form is 2-6x faster than that. On GPUs the native
-gradient is kept. Both lowerings give the same numbers up to float rounding.
+(`conv_weight_grad`): faster than XLA's on a CPU for an image's first conv
+(1 or 3 input channels). Both lowerings give the same numbers up to float
+rounding.
 
 `tap_scatter` computes a layer with few outputs (an image's last conv or
 transposed conv, and the input gradient of an image's first conv) as one
 matmul to every kernel tap's map and a shifted sum; its backward pass stacks
-the output gradient tap-major (`tap_planes`), which also gives the sub-pixel
-layers a kernel gradient without a transposed patch matrix. A transposed conv
-whose kernel equals its stride (the CVAE's 3x3 stride 3) is one matmul and a
-depth-to-space. XLA:CPU convs over more than 128 images run in chunks of 128
-(`CPU_CONV_MAX_BATCH`): YNNPACK's conv slowed 2-3x past that on the MNIST
-discriminator's 5x5 layer.
+the output gradient tap-major (`tap_planes`). A transposed conv whose kernel
+equals its stride (the CVAE's 3x3 stride 3) is one matmul and a depth-to-space.
 """
 
 import functools
@@ -81,11 +79,7 @@ def subpixel_conv_transpose(x: jnp.ndarray, kernel: jnp.ndarray,
   XLA:CPU 2-8x faster than the native lowering and than a single conv to
   sh*sw*C channels (which wastes the taps one phase does not use).
 
-  Gradients: the input gradient is XLA's, phase by phase. The kernel gradient
-  is one matmul of the tap-major output gradient (`tap_planes`) with the input
-  when Cout <= Cin (every tap sees the whole input; no per-phase patch matrix and
-  no transposed copy of one), else `conv2d`'s per phase (its patches of the
-  input are then the smaller matrix). A kernel equal to the stride is one
+  Gradients are XLA's, phase by phase. A kernel equal to the stride is one
   matmul and a depth-to-space, differentiated by XLA.
 
   Args:
@@ -106,14 +100,12 @@ def subpixel_conv_transpose(x: jnp.ndarray, kernel: jnp.ndarray,
     k = kernel[th[:, None], tw[None, :]]  # [sh, sw, Cin, Cout]
     y = jnp.einsum("bhwc,pqco->bhpwqo", x, k.astype(x.dtype))
     return y.reshape(b, h * strides[0], w * strides[1], cout)
-  if cout <= cin:
-    return _subpixel_planes_grad(x, kernel, strides)
-  return _subpixel_phases(x, kernel, strides, conv2d)
+  return _subpixel_phases(x, kernel, strides)
 
 
-def _subpixel_phases(x: jnp.ndarray, kernel: jnp.ndarray, strides: Tuple[int, int],
-                     conv=None) -> jnp.ndarray:
-  """The phases of `subpixel_conv_transpose`: one stride-1 `conv` each (XLA's by default)."""
+def _subpixel_phases(x: jnp.ndarray, kernel: jnp.ndarray,
+                     strides: Tuple[int, int]) -> jnp.ndarray:
+  """The phases of `subpixel_conv_transpose`: one stride-1 XLA conv each."""
   kh, kw, _, _ = kernel.shape
   sh, sw = strides
   th, vh, dh = _subpixel_taps(kh, sh)
@@ -130,34 +122,12 @@ def _subpixel_phases(x: jnp.ndarray, kernel: jnp.ndarray, strides: Tuple[int, in
       # a VALID stride-1 conv does exactly that.
       (lo_h, hi_h), (lo_w, hi_w) = (ip[0] + dh, ip[-1] + dh), (iq[0] + dw, iq[-1] + dw)
       xs = x[:, max(lo_h, 0):, max(lo_w, 0):]
-      y = (conv or _conv)(xs, k.astype(x.dtype), (1, 1),
-                          ((max(-lo_h, 0), max(hi_h, 0)), (max(-lo_w, 0), max(hi_w, 0))))
+      y = _conv(xs, k.astype(x.dtype), (1, 1),
+                ((max(-lo_h, 0), max(hi_h, 0)), (max(-lo_w, 0), max(hi_w, 0))))
       cols.append(y[:, :h, :w])
     rows.append(jnp.stack(cols, 3))  # [B, H, W, sw, Cout]
   y = jnp.stack(rows, 2)  # [B, H, sh, W, sw, Cout]
   return y.reshape(b, h * sh, w * sw, y.shape[-1])
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
-def _subpixel_planes_grad(x, kernel, strides):
-  """`_subpixel_phases` whose kernel gradient is one matmul of `tap_planes` with the input."""
-  return _subpixel_phases(x, kernel, strides)
-
-
-def _subpixel_planes_fwd(x, kernel, strides):
-  return _subpixel_phases(x, kernel, strides), (x, kernel)
-
-
-def _subpixel_planes_bwd(strides, res, dy):
-  x, kernel = res
-  kh, kw = kernel.shape[:2]
-  dx, = jax.vjp(lambda x: _subpixel_phases(x, kernel, strides), x)[1](dy)
-  offsets = (transpose_offsets(kh, strides[0]), transpose_offsets(kw, strides[1]))
-  dz = tap_planes(dy, strides, offsets, x.shape[1:3])  # [kh*kw*Cout, B*H*W]
-  return dx, _kernel_grad_from_planes(dz, x, kernel.shape).astype(kernel.dtype)
-
-
-_subpixel_planes_grad.defvjp(_subpixel_planes_fwd, _subpixel_planes_bwd)
 
 
 Padding = Tuple[Tuple[int, int], Tuple[int, int]]
@@ -204,23 +174,11 @@ def conv_weight_grad(x: jnp.ndarray, dy: jnp.ndarray, kernel_shape: Sequence[int
 def conv_matmul_grad(x: jnp.ndarray, kernel: jnp.ndarray, strides: Tuple[int, int],
                      padding: Padding) -> jnp.ndarray:
   """`lax.conv_general_dilated` (NHWC, HWIO) whose kernel gradient is `conv_weight_grad`."""
-  return _conv_cpu(x, kernel, strides, padding)
+  return _conv(x, kernel, strides, padding)
 
 
 def _conv_fwd(x, kernel, strides, padding):
-  return _conv_cpu(x, kernel, strides, padding), (x, kernel)
-
-
-CPU_CONV_MAX_BATCH = 128
-
-
-def _conv_cpu(x, kernel, strides, padding: Padding):
-  """`_conv` in batch chunks of at most CPU_CONV_MAX_BATCH images."""
-  n = CPU_CONV_MAX_BATCH
-  if x.shape[0] <= n:
-    return _conv(x, kernel, strides, padding)
-  return jnp.concatenate([_conv(x[i:i + n], kernel, strides, padding)
-                          for i in range(0, x.shape[0], n)])
+  return _conv(x, kernel, strides, padding), (x, kernel)
 
 
 def _conv_bwd(strides, padding, res, dy):
@@ -233,7 +191,7 @@ def _conv_bwd(strides, padding, res, dy):
                tuple(k - padding[1][0] for k in range(kw)))
     dx = tap_scatter(dy, kernel.transpose(0, 1, 3, 2), strides, offsets, (h, w))
   else:
-    dx, = jax.vjp(lambda x: _conv_cpu(x, kernel, strides, padding), x)[1](dy)
+    dx, = jax.vjp(lambda x: _conv(x, kernel, strides, padding), x)[1](dy)
   dk = conv_weight_grad(x, dy, kernel.shape, strides, padding).astype(kernel.dtype)
   return dx, dk
 
@@ -371,8 +329,9 @@ def conv2d(x: jnp.ndarray, kernel: jnp.ndarray, strides: Sequence[int],
   impl: 'native' (XLA's gradient), 'matmul' (`conv_weight_grad`), 'few_outputs'
   (`conv_few_outputs`, stride 1 only) or 'auto', which on CPU picks
   'few_outputs' for stride-1 layers with few outputs (`few_outputs`, e.g. the
-  cake generators' 5x5 conv to RGB), 'matmul' for kernels with >= 8 outputs and
-  >= 16 inputs per output, and 'native' elsewhere; on other backends 'native'.
+  cake generators' 5x5 conv to RGB), 'matmul' for an image's first conv (at
+  most 4 input channels, at least 8 outputs), and 'native' elsewhere; on other
+  backends 'native'.
   """
   strides = tuple(strides)
   if isinstance(padding, str):
@@ -384,7 +343,7 @@ def conv2d(x: jnp.ndarray, kernel: jnp.ndarray, strides: Sequence[int],
     if (cpu and strides == (1, 1) and few_outputs(kh, kw, cin, cout)
         and min(map(min, padding)) >= 0):
       impl = "few_outputs"
-    elif cpu and cout >= 8 and kh * kw * cin >= 16:
+    elif cpu and cin <= 4 and cout >= 8:
       impl = "matmul"
     else:
       impl = "native"
