@@ -1,6 +1,6 @@
 r"""Per-layer fwd+bwd ms of the conv lowerings on this machine, all in one process.
 
-  python benchmarks/layers.py [--select "dc "] [--rounds 5]
+  python benchmarks/layers.py [--select "dc "] [--rounds 10]
 
 For each conv and transposed conv of `gm`'s models (at the benchmark batch
 sizes) it times one forward and backward pass (input and kernel gradients,
@@ -80,7 +80,7 @@ def lowerings(k_shape, stride, padding):
 def main():
   p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
   p.add_argument("--select", default="", help="only layers whose name contains this")
-  p.add_argument("--rounds", type=int, default=5)
+  p.add_argument("--rounds", type=int, default=10)
   args = p.parse_args()
   options = backend.compiler_options()
   print(f"{jax.default_backend()}, {os.cpu_count()} CPUs, jax {jax.__version__}; gm's compiler "
