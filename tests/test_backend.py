@@ -31,6 +31,7 @@ def test_cpu_convolutions_are_not_handed_to_ynnpack(fresh_options, monkeypatch):
   np.testing.assert_allclose(backend.jit(_conv)(x, k), jax.jit(_conv)(x, k), rtol=1e-5)
 
 
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="off CPU there is no option to turn off")
 def test_users_xla_flags_and_gm_xla_defaults_turn_it_off(fresh_options, monkeypatch):
   monkeypatch.setenv("XLA_FLAGS", "--xla_cpu_experimental_ynn_fusion_type=+eltwise")
   assert backend.compiler_options() is None

@@ -239,13 +239,6 @@ def tap_planes(dy: jnp.ndarray, strides: Tuple[int, int], offsets: Offsets,
   return dz.reshape(len(ch) * len(cw) * cout, -1)
 
 
-def _kernel_grad_from_planes(dz: jnp.ndarray, x: jnp.ndarray, kernel_shape) -> jnp.ndarray:
-  """[kh*kw*Cout, N] x [N, Cin] -> the kernel gradient [kh, kw, Cin, Cout] (float32)."""
-  kh, kw, cin, cout = kernel_shape
-  dt = jnp.einsum("tn,nc->tc", dz, x.reshape(-1, cin), preferred_element_type=jnp.float32)
-  return dt.reshape(kh * kw, cout, cin).transpose(0, 2, 1).reshape(kernel_shape)
-
-
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
 def tap_scatter(x: jnp.ndarray, kernel: jnp.ndarray, strides: Tuple[int, int], offsets: Offsets,
                 out_hw: Tuple[int, int]) -> jnp.ndarray:
@@ -297,9 +290,12 @@ def _tap_scatter_fwd(x, kernel, strides, offsets, out_hw):
 def _tap_scatter_bwd(strides, offsets, out_hw, res, dy):
   del out_hw
   x, kernel = res
+  kh, kw, cin, cout = kernel.shape
   dz = tap_planes(dy, strides, offsets, x.shape[1:3])  # [kh*kw*Cout, B*H*W]
   dx = jnp.einsum("tn,tc->nc", dz, _tap_matrix(kernel).astype(dz.dtype)).reshape(x.shape)
-  return dx, _kernel_grad_from_planes(dz, x, kernel.shape).astype(kernel.dtype)
+  dt = jnp.einsum("tn,nc->tc", dz, x.reshape(-1, cin), preferred_element_type=jnp.float32)
+  dk = dt.reshape(kh * kw, cout, cin).transpose(0, 2, 1).reshape(kernel.shape)
+  return dx, dk.astype(kernel.dtype)
 
 
 tap_scatter.defvjp(_tap_scatter_fwd, _tap_scatter_bwd)
