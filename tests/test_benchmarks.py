@@ -66,3 +66,13 @@ def test_profile_groups_hlo_op_names_by_layer_and_direction():
   assert layer_of("state.d.params['Dense_1']['bias']") == "optimizer update (per-parameter)"
   assert layer_of("jit(train_step)/transpose(jvp(AutoencoderNet.decode))/decoder/ConvTranspose_1/"
                   "transpose(jvp())/conv_general_dilated") == "bwd AutoencoderNet/decoder/ConvTranspose_1"
+
+
+def test_inversion_timing_refuses_a_difference_swamped_by_noise(monkeypatch):
+  """Every call 'takes' 1 s: the long call is not slower, so no step time is made up."""
+  clock = iter(range(10**6))
+  monkeypatch.setattr(gm_bench.time, "perf_counter", lambda: next(clock))
+  monkeypatch.setattr(gm_bench.gm_invert, "invert", lambda *a, **k: None)
+  case = next(c for c in cases.ALL if c.name == "invert_dcgan_mnist_64")
+  with pytest.raises(RuntimeError, match="took no longer"):
+    gm_bench.measure_invert(case, steps=5)
