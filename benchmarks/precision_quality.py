@@ -117,7 +117,10 @@ def main(argv=None):
   seeds = [int(s) for s in args.seeds.split(",") if s]
   if len(dtypes) < 2 or not seeds:
     sys.exit("error: give at least two --dtypes and one seed")
-  scores = {d: {s: run_one(args, d, s) for s in seeds} for d in dtypes}
+  scores = {d: {} for d in dtypes}
+  for s in seeds:  # Seed-major, so a run stopped part-way leaves matched pairs to resume from.
+    for d in dtypes:
+      scores[d][s] = run_one(args, d, s)
   summary = summarize(scores)
   print(f"\njudge Fréchet distance, {args.config}, seeds {seeds} (lower is better)")
   print("| compute dtype | " + " | ".join(f"seed {s}" for s in seeds) + " | mean ± sd (last) "

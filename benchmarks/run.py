@@ -147,10 +147,10 @@ def main(argv=None):
     rows.append(row)
     print_row(row, dtypes, modes)
     sys.stdout.flush()
+    if args.json:  # After every row, so a run stopped part-way keeps what it measured.
+      with open(args.json, "w") as f:
+        json.dump({"header": header, "rows": rows}, f, indent=1)
   print_summary(rows, dtypes, modes, header)
-  if args.json:
-    with open(args.json, "w") as f:
-      json.dump({"header": header, "rows": rows}, f, indent=1)
   return rows
 
 

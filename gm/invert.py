@@ -33,6 +33,19 @@ class Generator:
   sample_z: Callable[[jax.Array, int], jnp.ndarray]
   encode: Optional[Callable[[jnp.ndarray], jnp.ndarray]] = None   # images -> z (AE / VAE)
   features: Optional[Callable[[jnp.ndarray], jnp.ndarray]] = None  # images -> D features [N, F]
+  # `invert`'s compiled functions, by settings: later calls on this generator reuse them.
+  compiled: Dict[tuple, Callable] = dataclasses.field(default_factory=dict, repr=False,
+                                                      compare=False)
+
+  def cached(self, key: tuple, build: Callable[[], Callable]) -> Callable:
+    """`compiled[key]`, built by `build()` the first time."""
+    if key not in self.compiled:
+      self.compiled[key] = build()
+    return self.compiled[key]
+
+  def generate_jit(self) -> Callable[[jnp.ndarray], jnp.ndarray]:
+    """`generate`, compiled once per generator."""
+    return self.cached(("generate",), lambda: backend.jit(self.generate))
 
 
 def generator_of(family, state) -> Generator:
@@ -125,44 +138,50 @@ def invert(gen: Generator, targets: np.ndarray, key: jax.Array, steps: int = 100
   tx = make_optimizer(optimizer, lr, momentum)
   snap_steps = np.unique(np.linspace(0, steps, min(snapshots, steps + 1)).round().astype(int))
 
-  def total(z):
+  # Targets and features are arguments, not constants: one compile serves every call with the
+  # same settings and shapes (jit retraces for new shapes itself).
+  def total(z, rep, feats):
     per = per_code_loss(gen, z, rep, loss, prior_weight, feats)
     return per.sum(), per
 
-  def step(z, opt):
-    (_, per), g = jax.value_and_grad(total, has_aux=True)(z)
+  def step(z, opt, rep, feats):
+    (_, per), g = jax.value_and_grad(total, has_aux=True)(z, rep, feats)
     upd, opt = tx.update(g, opt, z)
     return optax.apply_updates(z, upd), opt, per
 
+  def final(z, rep, feats):
+    return total(z, rep, feats)[1]
+
   from gm.loop import resolve_driver  # pylint: disable=g-import-not-at-top
+  settings = (optimizer, lr, momentum, loss, prior_weight)
   if resolve_driver(driver) == "scan":  # GPU / TPU: the whole optimization is one program.
-    def body(carry, _):
-      z, opt, per = step(*carry)
-      return (z, opt), (per, carry[0])
-
-    @jax.jit
-    def run(z):
+    def run(z, rep, feats):
+      def body(carry, _):
+        z, opt, per = step(*carry, rep, feats)
+        return (z, opt), (per, carry[0])
       (z, _), (per, zs) = jax.lax.scan(body, (z, tx.init(z)), None, length=steps)
-      return z, jnp.concatenate([per, total(z)[1][None]]), jnp.concatenate([zs, z[None]])
+      return z, jnp.concatenate([per, final(z, rep, feats)[None]]), jnp.concatenate([zs, z[None]])
 
-    z, losses, zs = run(z0)
+    run = gen.cached(("scan", steps, *settings), lambda: backend.jit(run))
+    z, losses, zs = run(z0, rep, feats)
     zs = zs[snap_steps]
   else:  # XLA:CPU runs a scanned body ~3x slower: dispatch one jitted step per iteration.
-    step_jit, final = backend.jit(step), backend.jit(lambda z: total(z)[1])
+    step_jit = gen.cached(("step", *settings), lambda: backend.jit(step))
+    final = gen.cached(("final", *settings), lambda: backend.jit(final))
     z, opt, per_step, zs, snap = z0, tx.init(z0), [], [], set(snap_steps.tolist())
     for i in range(steps):
       if i in snap:
         zs.append(z)
-      z, opt, per = step_jit(z, opt)
+      z, opt, per = step_jit(z, opt, rep, feats)
       per_step.append(per)
-    losses = jnp.stack(per_step + [final(z)])
+    losses = jnp.stack(per_step + [final(z, rep, feats)])
     zs = jnp.stack(zs + ([z] if steps in snap else []))
   losses = np.asarray(losses).reshape(steps + 1, t, restarts)
   best = losses[-1].argmin(axis=1)  # [T]
   z_all = np.asarray(z).reshape(t, restarts, -1)
   z_best = z_all[np.arange(t), best]
   zs = np.asarray(zs).reshape(len(snap_steps), t, restarts, -1)[:, np.arange(t), best]
-  gen_jit = backend.jit(gen.generate)
+  gen_jit = gen.generate_jit()
   evolution = np.stack([np.asarray(gen_jit(zs[i])) for i in range(len(snap_steps))])
   images = np.asarray(gen_jit(jnp.asarray(z_best)))
   return {"z": z_best, "images": images, "loss": losses[-1][np.arange(t), best],

@@ -455,6 +455,7 @@ def _train(config, workdir, dataset, mesh, per_step) -> RunState:
                        enabled=tc.get("progress", True) and primary)
   history = []  # This session's records, for the family's health warnings.
   stop = GracefulStop()
+  t_session = time.perf_counter()  # time/session_s: this process's loop time, all of it.
   try:
     epoch = start_epoch
     while epoch < tc.num_epochs:
@@ -496,6 +497,8 @@ def _train(config, workdir, dataset, mesh, per_step) -> RunState:
         continue
       if progress["lr_scale"] != 1.0:
         record["train/lr_scale"] = progress["lr_scale"]
+      # Everything since the loop began: epochs, evaluations, judge scores, earlier checkpoints.
+      record["time/session_s"] = time.perf_counter() - t_session
       writer.write(int(run.step), record)
       history.append(record)
       for warning in family.health_warnings(history):

@@ -76,3 +76,45 @@ def test_inversion_timing_refuses_a_difference_swamped_by_noise(monkeypatch):
   case = next(c for c in cases.ALL if c.name == "invert_dcgan_mnist_64")
   with pytest.raises(RuntimeError, match="took no longer"):
     gm_bench.measure_invert(case, steps=5)
+
+
+def test_inversion_timing_leaves_compiles_and_fixed_costs_out(monkeypatch):
+  """A fake invert: 10 s to compile each step count once, 0.5 s fixed, 0.1 s per step."""
+  now, seen = [0.0], set()
+
+  def fake_invert(*args, steps, **kwargs):
+    del args, kwargs
+    now[0] += (0.0 if steps in seen else 10.0) + 0.5 + 0.1 * steps
+    seen.add(steps)
+
+  monkeypatch.setattr(gm_bench.time, "perf_counter", lambda: now[0])
+  monkeypatch.setattr(gm_bench.gm_invert, "invert", fake_invert)
+  case = next(c for c in cases.ALL if c.name == "invert_dcgan_mnist_64")
+  r = gm_bench.measure_invert(case, steps=5)
+  assert r["step_s"] == pytest.approx(0.1) and r["compile_s"] == pytest.approx(10.0)
+  assert r["images_per_s"] == pytest.approx(640.0)
+
+
+def test_run_projection_adds_the_steady_whole_epoch_cost_to_the_measured_run():
+  from benchmarks import project_run  # pylint: disable=g-import-not-at-top
+  # 6 epochs of 10 steps: epoch 1 holds the compile (5 s); then 0.2 s of steps per epoch, and the
+  # loop's time grows by 0.25 s per epoch, 0.5 s at the even (evaluated) ones.
+  epoch_s = [5.0, 0.2, 0.2, 0.21, 0.19, 0.2]
+  growth = [5.0, 0.5, 0.25, 0.5, 0.25, 0.5]
+  records = [{"epoch": e + 1, "step": 10 * (e + 1), "time/epoch_s": t,
+              "time/session_s": sum(growth[:e + 1]), **({"test/x": 1.0} if e % 2 else {})}
+             for e, t in enumerate(epoch_s)]
+  out = project_run.project(records, wall_s=9.0, target_epochs=106, cycle=2, steps_per_epoch=10)
+  assert out["epoch_s"] == pytest.approx(0.2) and out["step_ms"] == pytest.approx(20.0)
+  assert out["whole_epoch_s"] == pytest.approx(0.375)  # (0.25 + 0.5) / 2
+  assert out["projected_s"] == pytest.approx(9.0 + 100 * 0.375)
+  assert out["projected_steps_only_s"] == pytest.approx(106 * 0.2)
+  assert out["window_evals"] == 1 and out["window_scores"] == 0
+  with pytest.raises(ValueError, match="shorter than the run"):
+    project_run.project(records, 9.0, 106, cycle=6, steps_per_epoch=10)
+  with pytest.raises(ValueError, match="uninterrupted run"):
+    project_run.project(records[1:], 9.0, 106, cycle=2, steps_per_epoch=10)
+  # The cake config's schedule: checkpoints every 100 epochs, eval every 10, judge every 100.
+  assert project_run.schedule_period({"checkpoint_every": 100, "eval_every": 10},
+                                     {"judge_every": 100}) == 100
+  assert project_run.schedule_period({"checkpoint_every": 4, "eval_every": 6}, {}) == 12

@@ -57,6 +57,25 @@ def test_restarts_keep_the_lowest_final_loss():
     np.testing.assert_allclose(loop_[key], scan[key], rtol=1e-4, atol=1e-6)
 
 
+def test_repeated_inversions_on_one_generator_compile_once():
+  fam, state = _gan()
+  gen = inv.generator_of(fam, state)
+  rng = np.random.default_rng(1)
+  t1, t2 = (rng.uniform(size=(3, 28, 28, 1)).astype(np.float32) for _ in range(2))
+  inv.invert(gen, t1, jax.random.PRNGKey(0), steps=3, driver="loop")
+  sizes = {k: f._cache_size() for k, f in gen.compiled.items()}  # pylint: disable=protected-access
+  assert ("step", "sgd", 0.01, 0.9, "mse", 0.01) in sizes and ("generate",) in sizes
+  again = inv.invert(gen, t2, jax.random.PRNGKey(3), steps=5, driver="loop")  # new targets, steps
+  assert {k: f._cache_size() for k, f in gen.compiled.items()} == sizes  # pylint: disable=protected-access
+  # Reuse changes nothing: a fresh generator of the same state gives the same codes.
+  fresh = inv.invert(inv.generator_of(fam, state), t2, jax.random.PRNGKey(3), steps=5,
+                     driver="loop")
+  np.testing.assert_array_equal(again["z_all"], fresh["z_all"])
+  # Another optimizer is another compiled step, not a stale one.
+  inv.invert(gen, t2, jax.random.PRNGKey(3), steps=2, optimizer="adam", driver="loop")
+  assert ("step", "adam", 0.01, 0.9, "mse", 0.01) in gen.compiled
+
+
 def test_loss_options_and_encoder_initialisation(tiny_vae):
   fam, state = _gan()
   gen = inv.generator_of(fam, state)

@@ -31,6 +31,10 @@ def test_cli_train_then_eval_all_writes_the_contracted_files(tmp_path):
   records = [json.loads(l) for l in open(os.path.join(wd, "metrics.jsonl"))]
   assert [r["epoch"] for r in records] == [1, 2]
   assert all(np.isfinite(r["test/elbo"]) and r["test/elbo"] < 0 for r in records)
+  # The loop's running time holds each epoch's steps (and its evaluation, checkpoints).
+  session = [r["time/session_s"] for r in records]
+  assert 0 < records[0]["time/epoch_s"] <= session[0]
+  assert session[1] - session[0] >= records[1]["time/epoch_s"]
   assert glob.glob(os.path.join(wd, "tensorboard", "events.out.tfevents.*"))
   steps = sorted(int(s) for s in os.listdir(os.path.join(wd, "checkpoints")))
   assert steps == [0, 16, 32]  # Step 0 = the untrained model; 512 // 32 = 16 steps/epoch.
