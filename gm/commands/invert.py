@@ -84,8 +84,9 @@ def load_targets(ctx, index: str, image: str) -> Tuple[np.ndarray, List[str]]:
   return np.stack(out).astype(np.float32), names
 
 
-def run_inversion(ctx, args, targets) -> dict:
-  gen = inv.generator_of(ctx.family, ctx.state)
+def run_inversion(ctx, args, targets, gen=None) -> dict:
+  """`inv.invert` with the command's options, on `gen` (default: the run's generator)."""
+  gen = gen or inv.generator_of(ctx.family, ctx.state)
   return inv.invert(gen, targets, ctx.key(args.seed), steps=args.steps, restarts=args.restarts,
                     lr=args.lr, momentum=args.momentum, optimizer=args.optimizer, loss=args.loss,
                     prior_weight=args.prior_weight, init=args.init)
@@ -204,8 +205,8 @@ def perturb(ctx, args):
 
 def interpolation_rows(ctx, args, targets: np.ndarray, k: int) -> Tuple[np.ndarray, dict]:
   """Rows [2, k + 4, H, W, C] (linear, spherical): target A | G(z) from z_A to z_B | target B."""
-  res = run_inversion(ctx, args, targets)
   gen = inv.generator_of(ctx.family, ctx.state)
+  res = run_inversion(ctx, args, targets, gen)  # Its compiled `generate` serves the rows too.
   t = np.linspace(0.0, 1.0, k + 2)
   rows = []
   for fn in (inv.lerp, inv.slerp):
