@@ -69,7 +69,8 @@ def schedule_period(train_cfg: dict, eval_cfg: dict) -> int:
   return out
 
 
-def project(records, wall_s: float, target_epochs: int, cycle: int, steps_per_epoch: int) -> dict:
+def project(records, wall_s: float, target_epochs: int, cycle: int, steps_per_epoch: int,
+            checkpoint_every: int = 1) -> dict:
   """Steady costs and the projected run time from one run's per-epoch records.
 
   Args:
@@ -79,6 +80,8 @@ def project(records, wall_s: float, target_epochs: int, cycle: int, steps_per_ep
     target_epochs: epochs to project to.
     cycle: epochs of the steady whole-epoch window at the end (>= 1, < len(records)).
     steps_per_epoch: optimizer steps per epoch.
+    checkpoint_every: the run's checkpoint period in epochs (epoch e's checkpoint is written
+      after its record, so it falls in the window when N - cycle <= e < N).
 
   Returns:
     A dict of seconds (and the step time), see the module docstring.
@@ -102,6 +105,7 @@ def project(records, wall_s: float, target_epochs: int, cycle: int, steps_per_ep
       "window_evals": sum(any(k.startswith("test/") for k in r) for r in window),
       "window_scores": sum(any(not k.startswith(("train/", "test/", "time/")) and
                                k not in ("step", "epoch") for k in r) for r in window),
+      "window_checkpoints": sum(e % checkpoint_every == 0 for e in range(done - cycle, done)),
       "target_epochs": target_epochs,
       "projected_s": wall_s + (target_epochs - done) * whole_epoch_s,
       "projected_steps_only_s": target_epochs * epoch_s,
@@ -152,12 +156,10 @@ def main(argv=None):
     print(f"note: stopped after {len(records)} epochs; steady window {cycle} epochs")
   steps = records[0]["step"] // records[0]["epoch"]
   try:
-    out = project(records, wall_s, target, cycle, steps)
+    out = project(records, wall_s, target, cycle, steps,
+                  int(cfg["train"].get("checkpoint_every", 1)))
   except ValueError as e:
     sys.exit(f"error: {e}")
-  ckpt_every = int(cfg["train"].get("checkpoint_every", 1))
-  out["window_checkpoints"] = sum(e % ckpt_every == 0 for e in
-                                  range(len(records) - cycle, len(records)))
   out.update(config=args.config, overrides=args.overrides, steps_per_epoch=steps,
              batch_size=cfg["train"]["batch_size"])
   print(f"{args.config}: {out['epochs_run']} epochs of {steps} steps (batch "

@@ -162,19 +162,19 @@ def invert(gen: Generator, targets: np.ndarray, key: jax.Array, steps: int = 100
       (z, _), (per, zs) = jax.lax.scan(body, (z, tx.init(z)), None, length=steps)
       return z, jnp.concatenate([per, final(z, rep, feats)[None]]), jnp.concatenate([zs, z[None]])
 
-    run = gen.cached(("scan", steps, *settings), lambda: backend.jit(run))
-    z, losses, zs = run(z0, rep, feats)
+    run_jit = gen.cached(("scan", steps, *settings), lambda: backend.jit(run))
+    z, losses, zs = run_jit(z0, rep, feats)
     zs = zs[snap_steps]
   else:  # XLA:CPU runs a scanned body ~3x slower: dispatch one jitted step per iteration.
     step_jit = gen.cached(("step", *settings), lambda: backend.jit(step))
-    final = gen.cached(("final", *settings), lambda: backend.jit(final))
+    final_jit = gen.cached(("final", *settings), lambda: backend.jit(final))
     z, opt, per_step, zs, snap = z0, tx.init(z0), [], [], set(snap_steps.tolist())
     for i in range(steps):
       if i in snap:
         zs.append(z)
       z, opt, per = step_jit(z, opt, rep, feats)
       per_step.append(per)
-    losses = jnp.stack(per_step + [final(z, rep, feats)])
+    losses = jnp.stack(per_step + [final_jit(z, rep, feats)])
     zs = jnp.stack(zs + ([z] if steps in snap else []))
   losses = np.asarray(losses).reshape(steps + 1, t, restarts)
   best = losses[-1].argmin(axis=1)  # [T]

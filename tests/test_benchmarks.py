@@ -110,6 +110,8 @@ def test_run_projection_adds_the_steady_whole_epoch_cost_to_the_measured_run():
   assert out["projected_s"] == pytest.approx(9.0 + 100 * 0.375)
   assert out["projected_steps_only_s"] == pytest.approx(106 * 0.2)
   assert out["window_evals"] == 1 and out["window_scores"] == 0
+  every2 = project_run.project(records, 9.0, 106, cycle=2, steps_per_epoch=10, checkpoint_every=2)
+  assert out["window_checkpoints"] == 2 and every2["window_checkpoints"] == 1  # after epochs 4, 5
   with pytest.raises(ValueError, match="shorter than the run"):
     project_run.project(records, 9.0, 106, cycle=6, steps_per_epoch=10)
   with pytest.raises(ValueError, match="uninterrupted run"):
