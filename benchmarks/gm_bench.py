@@ -37,12 +37,13 @@ def _block(tree):
   jax.tree.map(lambda x: x.block_until_ready() if hasattr(x, "block_until_ready") else x, tree)
 
 
-def _memory_bytes(compiled) -> Optional[int]:
-  """Device memory one compiled step needs (XLA's buffer assignment: arguments, outputs, temps)."""
+def _memory_bytes(compiled, exclude: int = 0) -> Optional[int]:
+  """Device memory of a compiled program (XLA's buffer assignment: arguments, outputs, temps),
+  less `exclude` bytes of arguments (the dataset, which the program only reads from)."""
   try:
     m = compiled.memory_analysis()
     return int(m.argument_size_in_bytes + m.output_size_in_bytes + m.temp_size_in_bytes
-               - m.alias_size_in_bytes)
+               - m.alias_size_in_bytes) - exclude
   except Exception:  # pylint: disable=broad-except  (not every backend reports it)
     return None
 
@@ -83,8 +84,9 @@ def measure_train(case, steps: int, dtype: str = "float32", repeats: int = 3,
   """Steady-state time per training step of `gm` (best of `repeats` epochs of `steps` steps).
 
   Returns a dict: step_s, images_per_s, compile_s (first epoch minus a steady
-  one), params (trainable scalars), memory_bytes (one step, XLA's estimate),
-  flops (per step, as compiled), driver, devices.
+  one), params (trainable scalars), memory_bytes (XLA's buffer assignment of the
+  program that runs the steps, dataset excluded: one step with the loop driver, an
+  epoch with scan), flops (per step as compiled; loop driver only), driver, devices.
   """
   config = load_config(case, dtype)
   config.train.num_devices = num_devices
@@ -95,8 +97,6 @@ def measure_train(case, steps: int, dtype: str = "float32", repeats: int = 3,
   sharding.check_batch(mesh, config.train.batch_size)
   family, run, _ = loop.build(config, ds)
   params = count_params(_trainable(run.model))
-  single = {k: jnp.asarray(v[:per_step]) for k, v in ds.train.items()}
-  compiled = backend.jit(family.train_step).lower(run.model, single, jax.random.PRNGKey(0)).compile()
   run = sharding.replicate(run, mesh)
   data = sharding.replicate({k: jnp.asarray(v) for k, v in ds.train.items()}, mesh)
   runner = loop.EpochRunner(family, per_step, n, config.train.epoch_driver, mesh)
@@ -111,9 +111,14 @@ def measure_train(case, steps: int, dtype: str = "float32", repeats: int = 3,
     _block((run, sums))
     times.append(time.perf_counter() - t0)
   epoch_s = min(times)
+  # The runner's own program, from jit's cache: no second compile. With the scan driver it
+  # runs a whole epoch, so XLA's FLOP count (which counts a loop body once) is left out.
+  compiled = runner.compiled(run, data)
+  data_bytes = sum(v.nbytes for v in ds.train.values())
   return {"step_s": epoch_s / steps, "images_per_s": per_step * steps / epoch_s,
           "compile_s": max(first - epoch_s, 0.0), "params": params,
-          "memory_bytes": _memory_bytes(compiled), "flops": _flops(compiled),
+          "memory_bytes": _memory_bytes(compiled, exclude=data_bytes),
+          "flops": _flops(compiled) if runner.driver == "loop" else None,
           "driver": runner.driver, "devices": 1 if mesh is None else mesh.size,
           "finite": bool(all(np.isfinite(np.asarray(v)).all() for v in jax.tree.leaves(sums)))}
 
@@ -161,8 +166,8 @@ def measure_invert(case, steps: int, dtype: str = "float32", repeats: int = 2) -
 
   first = timed(2 + steps)  # Compiles.
   timed(2)  # The scan driver compiles each length.
-  short = min(timed(2) for _ in range(repeats))
-  long_ = min(timed(2 + steps) for _ in range(repeats))
+  pairs = [(timed(2), timed(2 + steps)) for _ in range(repeats)]  # Alternating: drifts hit both.
+  short, long_ = min(p[0] for p in pairs), min(p[1] for p in pairs)
   if long_ <= short:
     raise RuntimeError(f"inversion: {steps} more steps took no longer than 2 ({long_:.2f} s vs "
                        f"{short:.2f} s, timing noise); rerun with more --steps")

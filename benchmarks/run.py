@@ -35,9 +35,10 @@ def parse_args(argv=None):
   p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                               formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--quick", action="store_true", help="CPU-sized subset, fewer steps, eager peer "
-                 "only, no FLOP count (about 2 minutes on 2 CPU cores)")
+                 "only, no FLOP count (about a minute on 2 CPU cores)")
   p.add_argument("--cases", default="", help="comma-separated case names (default: all, or the quick set)")
-  p.add_argument("--steps", type=int, default=0, help="steps per timed epoch (default 10 quick, 50)")
+  p.add_argument("--steps", type=int, default=0, help="steps per timed epoch (default 50; with "
+                 "--quick 5, and 20 for inversion)")
   p.add_argument("--repeats", type=int, default=0, help="timed epochs; the fastest counts "
                  "(default 2 quick, 3)")
   p.add_argument("--dtypes", default="", help="gm compute dtypes: float32,bfloat16 "
@@ -94,6 +95,9 @@ def main(argv=None):
 
   selected = cases_lib.select(args.cases, args.quick)
   steps = args.steps or (5 if args.quick else 50)
+  # Inversion times the difference of a long and a short call: 5 steps of the quick set's
+  # ~25 ms are within the noise of the calls' fixed costs.
+  invert_steps = args.steps or (20 if args.quick else 50)
   repeats = args.repeats or (2 if args.quick else 3)
   count_flops = not (args.no_flops or args.quick)  # --quick: no second compile per case
   dtypes = [d for d in (args.dtypes or ("float32" if args.quick else "float32,bfloat16")).split(",") if d]
@@ -117,19 +121,20 @@ def main(argv=None):
       "date": datetime.date.today().isoformat(), "device": dev.device_kind,
       "backend": jax.default_backend(), "devices": args.devices, "host": platform.processor() or
       platform.machine(), "cpus": os.cpu_count(), "jax": jax.__version__, "torch": torch_version,
-      "steps": steps, "peak_f32": f32_peak, "peak_bf16": bf16_peak, "peak_source": peak_src}
+      "steps": steps, "invert_steps": invert_steps, "peak_f32": f32_peak, "peak_bf16": bf16_peak, "peak_source": peak_src}
   print(json.dumps(header))
   rows = []
   for case in selected:
     config = gm_bench.load_config(case)
+    case_steps = invert_steps if case.kind == "invert" else steps
     row = {"case": case.name, "batch": case.invert_targets if case.kind == "invert" else
            config.train.batch_size, "gm": {}, "torch": {}}
     for dtype in dtypes:
       try:
         if case.kind == "invert":
-          r = gm_bench.measure_invert(case, steps, dtype, repeats=min(repeats, 2))
+          r = gm_bench.measure_invert(case, case_steps, dtype, repeats=min(repeats, 2))
         else:
-          r = gm_bench.measure_train(case, steps, dtype, repeats, args.devices)
+          r = gm_bench.measure_train(case, case_steps, dtype, repeats, args.devices)
         if count_flops and case.kind != "invert":
           r["useful_flops"] = gm_bench.useful_flops(case, dtype)
           peak = bf16_peak if dtype == "bfloat16" else f32_peak
@@ -140,7 +145,7 @@ def main(argv=None):
       row["gm"][dtype] = r
     for mode in modes:
       try:
-        row["torch"][mode] = torch_peers.measure(case, config, mode, torch_device, steps,
+        row["torch"][mode] = torch_peers.measure(case, config, mode, torch_device, case_steps,
                                                  repeats)
       except Exception as e:  # pylint: disable=broad-except
         row["torch"][mode] = {"error": f"{type(e).__name__}: {str(e).splitlines()[0][:200]}"}
@@ -213,7 +218,8 @@ def print_summary(rows, dtypes, modes, header):
     print("| " + " | ".join(cells) + " |")
   print(f"\n{header['date']}, {header['device']} ({header['backend']}, {header['devices']} device(s)), "
         f"{header['cpus']} CPUs, jax {header['jax']}, torch {header['torch']}; "
-        f"{header['steps']} steps per timed epoch, best of the repeats. Peak: {header['peak_source']}.")
+        f"{header['steps']} steps per timed epoch ({header['invert_steps']} for inversion), best of "
+        f"the repeats. Peak: {header['peak_source']}.")
 
 
 if __name__ == "__main__":

@@ -81,7 +81,12 @@ def resolve_driver(driver: str) -> str:
 
 
 class EpochRunner:
-  """Runs one epoch of training steps on device data; returns mean metrics."""
+  """Runs one epoch of training steps on device data; returns mean metrics.
+
+  The metric sums start at zeros, so one compiled program covers every step: the
+  'loop' driver compiles one step, and the 'scan' driver's epoch holds one copy
+  of the step, not a first step plus a scanned body.
+  """
 
   def __init__(self, family: families.Family, batch_size: int, num_examples: int,
                driver: str = "auto", mesh=None):
@@ -89,34 +94,52 @@ class EpochRunner:
     self.batch_size, self.n = batch_size, num_examples
     self.steps = num_examples // batch_size
     self.driver = resolve_driver(driver)
-    step = make_step(family, mesh)
+    self._mesh = mesh
+    self._raw_step = step = make_step(family, mesh)
+    self._sums_shape = None
     self._indices = backend.jit(functools.partial(epoch_indices, n=self.n, batch_size=batch_size))
     if self.driver == "loop":
-      self._first = backend.jit(lambda run, data, idx, i: step(run, None, data, idx[i]),
-                            donate_argnums=0)
-      self._step = backend.jit(lambda run, sums, data, idx, i: step(run, sums, data, idx[i]),
-                           donate_argnums=(0, 1))
+      def train_step_i(run, sums, data, idx, i):
+        return step(run, sums, data, idx[i])
+      self._step = backend.jit(train_step_i, donate_argnums=(0, 1))
     else:
-      def epoch(run, data, idx):
-        run, sums = step(run, None, data, idx[0])
-        return jax.lax.scan(lambda c, i: (step(*c, data, i), None), (run, sums), idx[1:])[0]
-      self._epoch = backend.jit(epoch, donate_argnums=0)
+      def train_epoch(run, sums, data, idx):
+        return jax.lax.scan(lambda c, i: (step(*c, data, i), None), (run, sums), idx)[0]
+      self._epoch = backend.jit(train_epoch, donate_argnums=(0, 1))
+
+  def _zero_sums(self, run: RunState, data, idx):
+    """Zeros shaped like one step's metrics, placed like the step's outputs."""
+    if self._sums_shape is None:
+      self._sums_shape = jax.eval_shape(lambda r, d, i: self._raw_step(r, None, d, i)[1],
+                                        run, data, idx[0])
+    zeros = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), self._sums_shape)
+    return sharding.replicate(zeros, self._mesh) if self._mesh is not None else jax.device_put(zeros)
 
   def __call__(self, run: RunState, data, epoch: int, on_step: Callable[[int], None] = None):
     idx = self._indices(run.data_rng, epoch)
+    sums = self._zero_sums(run, data, idx)
     if self.driver == "loop":
-      run, sums = self._first(run, data, idx, 0)
-      for i in range(1, self.steps):
+      for i in range(self.steps):
         run, sums = self._step(run, sums, data, idx, i)
         if on_step:
           on_step(1)
-      if on_step:
-        on_step(1)
     else:
-      run, sums = self._epoch(run, data, idx)
+      run, sums = self._epoch(run, sums, data, idx)
       if on_step:
         on_step(self.steps)
     return run, jax.tree.map(lambda s: s / self.steps, sums)
+
+  def compiled(self, run: RunState, data, epoch: int = 0):
+    """The compiled program that runs the steps (loop: one step; scan: a whole epoch).
+
+    After the first call this comes from jit's cache, without compiling again. For
+    XLA's memory and cost analyses.
+    """
+    idx = self._indices(run.data_rng, epoch)
+    sums = self._zero_sums(run, data, idx)
+    if self.driver == "loop":
+      return self._step.lower(run, sums, data, idx, 0).compile()
+    return self._epoch.lower(run, sums, data, idx).compile()
 
 
 def make_evaluator(family: families.Family, test: Dict[str, np.ndarray], batch_size: int,
