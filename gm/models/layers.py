@@ -9,11 +9,8 @@ names and shapes, same outputs) that can compute a strided transposed conv by
 sub-pixel decomposition: one stride-1 conv per output phase, interleaved.
 XLA:CPU runs strided transposed convs 10-40x slower than convs.
 
-`Conv` is a drop-in for `flax.linen.Conv` whose kernel gradient can be computed
-as one matmul of shifted input slices against the output gradient
-(`conv_weight_grad`): faster than XLA's on a CPU for an image's first conv
-(1 or 3 input channels). Both lowerings give the same numbers up to float
-rounding.
+`Conv` is a drop-in for `flax.linen.Conv` whose gradients can take the CPU
+paths below. Every lowering gives the same numbers up to float rounding.
 
 `tap_scatter` computes a layer with few outputs (an image's last conv or
 transposed conv, and the input gradient of an image's first conv) as one
@@ -138,42 +135,16 @@ def _conv(x, kernel, strides, padding: Padding):
   return jax.lax.conv_general_dilated(x, kernel, strides, padding, dimension_numbers=_DN)
 
 
-def conv_weight_grad(x: jnp.ndarray, dy: jnp.ndarray, kernel_shape: Sequence[int],
-                     strides: Sequence[int], padding: Padding,
-                     patch_bytes_limit: int = 64 * 2 ** 20) -> jnp.ndarray:
-  """d(sum(conv(x, k) * dy)) / dk as matmuls: [kh, kw, Cin, Cout].
-
-  For each kernel tap (i, j) the input slice it reads, x_pad[:, i::s, j::s], is
-  a [B*Ho*Wo, Cin] matrix; the gradient of that tap is its transpose times dy
-  [B*Ho*Wo, Cout]. Small problems stack the taps into one [B*Ho*Wo, kh*kw*Cin]
-  patch matrix and do one matmul; when that matrix would exceed
-  `patch_bytes_limit`, one matmul per tap.
-
-  Args:
-    x: [B, H, W, Cin]; dy: [B, Ho, Wo, Cout]; strides: (sh, sw);
-    padding: ((top, bottom), (left, right)), non-negative.
-  """
-  kh, kw, cin, cout = kernel_shape
-  (pt, pb), (pl, pr) = padding
-  sh, sw = strides
-  _, ho, wo, _ = dy.shape
-  xp = jnp.pad(x, ((0, 0), (pt, pb), (pl, pr), (0, 0)))
-  taps = [(i, j) for i in range(kh) for j in range(kw)]
-  tap = lambda i, j: jax.lax.slice(xp, (0, i, j, 0), (xp.shape[0], i + sh * (ho - 1) + 1,
-                                                       j + sw * (wo - 1) + 1, cin), (1, sh, sw, 1))
-  if dy.size // cout * kh * kw * cin * x.dtype.itemsize <= patch_bytes_limit:
-    patches = jnp.concatenate([tap(i, j) for i, j in taps], -1)  # [B, Ho, Wo, kh*kw*Cin]
-    grad = jnp.einsum("bhwf,bhwc->fc", patches, dy, preferred_element_type=jnp.float32)
-    return grad.reshape(kh, kw, cin, cout)
-  grads = [jnp.einsum("bhwi,bhwc->ic", tap(i, j), dy, preferred_element_type=jnp.float32)
-           for i, j in taps]
-  return jnp.stack(grads).reshape(kh, kw, cin, cout)
-
-
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
-def conv_matmul_grad(x: jnp.ndarray, kernel: jnp.ndarray, strides: Tuple[int, int],
-                     padding: Padding) -> jnp.ndarray:
-  """`lax.conv_general_dilated` (NHWC, HWIO) whose kernel gradient is `conv_weight_grad`."""
+def conv_tap_input_grad(x: jnp.ndarray, kernel: jnp.ndarray, strides: Tuple[int, int],
+                        padding: Padding) -> jnp.ndarray:
+  """`lax.conv_general_dilated` (NHWC, HWIO) whose input gradient is `tap_scatter`.
+
+  For an image's first conv (few input channels), the input gradient is a conv to
+  few outputs, which `tap_scatter` computes faster than XLA:CPU (README, performance
+  notes); the kernel gradient stays XLA's own. Inputs whose size the stride does
+  not divide fall back to XLA's input gradient.
+  """
   return _conv(x, kernel, strides, padding)
 
 
@@ -183,20 +154,18 @@ def _conv_fwd(x, kernel, strides, padding):
 
 def _conv_bwd(strides, padding, res, dy):
   x, kernel = res
-  kh, kw, cin, cout = kernel.shape
+  kh, kw, _, _ = kernel.shape
   (h, w), (sh, sw) = x.shape[1:3], strides
-  if few_outputs(kh, kw, cout, cin) and h % sh == 0 and w % sw == 0:
-    # Few input channels (an image's first conv): the input gradient has few outputs.
-    offsets = (tuple(k - padding[0][0] for k in range(kh)),
-               tuple(k - padding[1][0] for k in range(kw)))
-    dx = tap_scatter(dy, kernel.transpose(0, 1, 3, 2), strides, offsets, (h, w))
-  else:
-    dx, = jax.vjp(lambda x: _conv(x, kernel, strides, padding), x)[1](dy)
-  dk = conv_weight_grad(x, dy, kernel.shape, strides, padding).astype(kernel.dtype)
-  return dx, dk
+  if h % sh or w % sw:
+    return jax.vjp(lambda x, k: _conv(x, k, strides, padding), x, kernel)[1](dy)
+  offsets = (tuple(k - padding[0][0] for k in range(kh)),
+             tuple(k - padding[1][0] for k in range(kw)))
+  dx = tap_scatter(dy, kernel.transpose(0, 1, 3, 2), strides, offsets, (h, w))
+  dk = jax.vjp(lambda k: _conv(x, k, strides, padding), kernel)[1](dy)[0]
+  return dx.astype(x.dtype), dk
 
 
-conv_matmul_grad.defvjp(_conv_fwd, _conv_bwd)
+conv_tap_input_grad.defvjp(_conv_fwd, _conv_bwd)
 
 
 def _tap_matrix(kernel: jnp.ndarray) -> jnp.ndarray:
@@ -322,11 +291,11 @@ def conv2d(x: jnp.ndarray, kernel: jnp.ndarray, strides: Sequence[int],
            padding: Union[str, Padding], impl: str = "auto") -> jnp.ndarray:
   """2-D conv, NHWC x HWIO, 'SAME' / 'VALID' / explicit padding, with a selectable gradient.
 
-  impl: 'native' (XLA's gradient), 'matmul' (`conv_weight_grad`), 'few_outputs'
-  (`conv_few_outputs`, stride 1 only) or 'auto', which on CPU picks
-  'few_outputs' for stride-1 layers with few outputs (`few_outputs`, e.g. the
-  cake generators' 5x5 conv to RGB), 'matmul' for an image's first conv (at
-  most 4 input channels, at least 8 outputs), and 'native' elsewhere; on other
+  impl: 'native' (XLA's gradient), 'tap_input_grad' (`conv_tap_input_grad`),
+  'few_outputs' (`conv_few_outputs`, stride 1 only) or 'auto', which on CPU
+  picks 'few_outputs' for stride-1 layers with few outputs (`few_outputs`, e.g.
+  the cake generators' 5x5 conv to RGB), 'tap_input_grad' for an image's first
+  conv (its input gradient has few outputs), and 'native' elsewhere; on other
   backends 'native'.
   """
   strides = tuple(strides)
@@ -335,22 +304,24 @@ def conv2d(x: jnp.ndarray, kernel: jnp.ndarray, strides: Sequence[int],
   padding = tuple(tuple(int(v) for v in p) for p in padding)
   kh, kw, cin, cout = kernel.shape
   if impl == "auto":  # Measured on XLA:CPU (see the README's performance notes).
-    cpu = jax.default_backend() == "cpu"
-    if (cpu and strides == (1, 1) and few_outputs(kh, kw, cin, cout)
-        and min(map(min, padding)) >= 0):
+    cpu = jax.default_backend() == "cpu" and min(map(min, padding)) >= 0
+    if cpu and strides == (1, 1) and few_outputs(kh, kw, cin, cout):
       impl = "few_outputs"
-    elif cpu and cin <= 4 and cout >= 8:
-      impl = "matmul"
+    elif cpu and few_outputs(kh, kw, cout, cin):
+      impl = "tap_input_grad"
     else:
       impl = "native"
-  if impl == "matmul":
-    return conv_matmul_grad(x, kernel, strides, padding)
+  if impl == "tap_input_grad":
+    if min(map(min, padding)) < 0:
+      raise ConfigError("conv impl 'tap_input_grad' needs non-negative padding")
+    return conv_tap_input_grad(x, kernel, strides, padding)
   if impl == "few_outputs":
     if strides != (1, 1) or min(map(min, padding)) < 0:
       raise ConfigError("conv impl 'few_outputs' needs stride 1 and non-negative padding")
     return conv_few_outputs(x, kernel, padding)
   if impl != "native":
-    raise ConfigError(f"unknown conv impl {impl!r}; valid: auto, native, matmul, few_outputs")
+    raise ConfigError(f"unknown conv impl {impl!r}; valid: auto, native, tap_input_grad, "
+                      "few_outputs")
   return _conv(x, kernel, strides, padding)
 
 
