@@ -121,7 +121,8 @@ def main(argv=None):
       "date": datetime.date.today().isoformat(), "device": dev.device_kind,
       "backend": jax.default_backend(), "devices": args.devices, "host": platform.processor() or
       platform.machine(), "cpus": os.cpu_count(), "jax": jax.__version__, "torch": torch_version,
-      "steps": steps, "invert_steps": invert_steps, "peak_f32": f32_peak, "peak_bf16": bf16_peak, "peak_source": peak_src}
+      "steps": steps, "invert_steps": invert_steps, "peak_f32": f32_peak, "peak_bf16": bf16_peak,
+      "peak_source": peak_src}
   print(json.dumps(header))
   rows = []
   for case in selected:

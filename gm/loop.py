@@ -113,7 +113,7 @@ class EpochRunner:
       self._sums_shape = jax.eval_shape(lambda r, d, i: self._raw_step(r, None, d, i)[1],
                                         run, data, idx[0])
     zeros = jax.tree.map(lambda s: np.zeros(s.shape, s.dtype), self._sums_shape)
-    return sharding.replicate(zeros, self._mesh) if self._mesh is not None else jax.device_put(zeros)
+    return jax.device_put(zeros) if self._mesh is None else sharding.replicate(zeros, self._mesh)
 
   def __call__(self, run: RunState, data, epoch: int, on_step: Callable[[int], None] = None):
     idx = self._indices(run.data_rng, epoch)

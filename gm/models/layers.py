@@ -304,10 +304,10 @@ def conv2d(x: jnp.ndarray, kernel: jnp.ndarray, strides: Sequence[int],
   padding = tuple(tuple(int(v) for v in p) for p in padding)
   kh, kw, cin, cout = kernel.shape
   if impl == "auto":  # Measured on XLA:CPU (see the README's performance notes).
-    cpu = jax.default_backend() == "cpu" and min(map(min, padding)) >= 0
-    if cpu and strides == (1, 1) and few_outputs(kh, kw, cin, cout):
+    tap_ok = jax.default_backend() == "cpu" and min(map(min, padding)) >= 0
+    if tap_ok and strides == (1, 1) and few_outputs(kh, kw, cin, cout):
       impl = "few_outputs"
-    elif cpu and few_outputs(kh, kw, cout, cin):
+    elif tap_ok and few_outputs(kh, kw, cout, cin):
       impl = "tap_input_grad"
     else:
       impl = "native"
