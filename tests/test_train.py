@@ -10,7 +10,7 @@ import jax
 import numpy as np
 import pytest
 
-from gm import checkpoint, loop
+from gm import checkpoint, data as gm_data, loop
 from gm.errors import UserError
 from tests.conftest import ROOT, load_config
 from tests.test_cli import _run
@@ -82,7 +82,6 @@ def test_resume_is_exact_and_checkpoints_round_trip(tmp_path, tiny_vae):
 def test_epoch_drivers_compile_one_step_program_and_agree(name, caplog):
   """Both drivers compile their step program once (not a first step plus the rest), and the
   per-step Python loop (CPU default) and the scanned epoch (GPU default) train alike."""
-  from gm import data as gm_data  # pylint: disable=g-import-not-at-top
   c = load_config(name)
   c.data.num_train, c.data.num_test = 4 * c.train.batch_size, 64
   ds = gm_data.load(c.data)

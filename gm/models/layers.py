@@ -303,8 +303,9 @@ def conv2d(x: jnp.ndarray, kernel: jnp.ndarray, strides: Sequence[int],
     padding = tuple(jax.lax.padtype_to_pads(x.shape[1:3], kernel.shape[:2], strides, padding))
   padding = tuple(tuple(int(v) for v in p) for p in padding)
   kh, kw, cin, cout = kernel.shape
+  nonneg_pad = min(map(min, padding)) >= 0  # The tap_scatter paths need it.
   if impl == "auto":  # Measured on XLA:CPU (see the README's performance notes).
-    tap_ok = jax.default_backend() == "cpu" and min(map(min, padding)) >= 0
+    tap_ok = jax.default_backend() == "cpu" and nonneg_pad
     if tap_ok and strides == (1, 1) and few_outputs(kh, kw, cin, cout):
       impl = "few_outputs"
     elif tap_ok and few_outputs(kh, kw, cout, cin):
@@ -312,11 +313,11 @@ def conv2d(x: jnp.ndarray, kernel: jnp.ndarray, strides: Sequence[int],
     else:
       impl = "native"
   if impl == "tap_input_grad":
-    if min(map(min, padding)) < 0:
+    if not nonneg_pad:
       raise ConfigError("conv impl 'tap_input_grad' needs non-negative padding")
     return conv_tap_input_grad(x, kernel, strides, padding)
   if impl == "few_outputs":
-    if strides != (1, 1) or min(map(min, padding)) < 0:
+    if strides != (1, 1) or not nonneg_pad:
       raise ConfigError("conv impl 'few_outputs' needs stride 1 and non-negative padding")
     return conv_few_outputs(x, kernel, padding)
   if impl != "native":
