@@ -493,9 +493,13 @@ def _train(config, workdir, dataset, mesh, per_step) -> RunState:
         record.update({f"test/{k}": v for k, v in
                        evaluate(run.model, jax.random.fold_in(eval_key, epoch)).items()})
       if not bad and judge_every and (epoch % judge_every == 0 or epoch == tc.num_epochs):
-        scores = family.judge_metrics(run.model, judge, jax.random.fold_in(judge_key, epoch),
-                                      dataset.test)
+        key = jax.random.fold_in(judge_key, epoch)
+        scores = family.judge_metrics(run.model, judge, key, dataset.test)
         record.update({f"{family.score_prefix}/{k}": v for k, v in scores.items()})
+        raw = family.raw_state(run.model)  # With a parameter EMA: the trained weights too.
+        if raw is not None:
+          scores = family.judge_metrics(raw, judge, key, dataset.test)
+          record.update({f"{family.score_prefix}_raw/{k}": v for k, v in scores.items()})
       bad = bad or _nonfinite(record)
       if bad:
         last = ckpt.latest_step()
@@ -522,6 +526,7 @@ def _train(config, workdir, dataset, mesh, per_step) -> RunState:
         record["train/lr_scale"] = progress["lr_scale"]
       # Everything since the loop began: epochs, evaluations, judge scores, earlier checkpoints.
       record["time/session_s"] = time.perf_counter() - t_session
+      record["time/process_s"] = process_seconds()  # From process start: imports, data, compiles.
       writer.write(int(run.step), record)
       history.append(record)
       for warning in family.health_warnings(history):
@@ -574,6 +579,22 @@ class GracefulStop:
   def restore(self):
     for sig, handler in self._old.items():
       signal.signal(sig, handler)
+
+
+def process_seconds() -> float:
+  """Wall-clock seconds since this process started (Linux: /proc; elsewhere since gm.loop's
+  import)."""
+  try:
+    with open("/proc/self/stat") as f:
+      start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+    with open("/proc/uptime") as f:
+      uptime = float(f.read().split()[0])
+    return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+  except (OSError, ValueError, IndexError):
+    return time.perf_counter() - _IMPORTED
+
+
+_IMPORTED = time.perf_counter()
 
 
 def _nonfinite(record: Dict[str, Any], model: Any = None) -> List[str]:

@@ -49,12 +49,14 @@ class RunContext:
   def from_config(cls, config, out_dir: str) -> "RunContext":
     """A context with a config and its data but no checkpoints (commands with config_ok)."""
     ctx = cls.__new__(cls)
-    ctx.workdir, ctx.config, ctx._step_arg = None, config, "latest"
+    ctx.workdir, ctx.config, ctx._step_arg, ctx.raw = None, config, "latest", False
     ctx.out_dir = os.path.abspath(out_dir)
     return ctx
 
-  def __init__(self, workdir: str, step: str = "latest"):
+  def __init__(self, workdir: str, step: str = "latest", raw: bool = False):
+    """`raw`: GAN runs with generator EMA draw from the trained weights, not their average."""
     self.workdir = os.path.abspath(workdir)
+    self.raw = raw
     cfg_path = os.path.join(self.workdir, "config.json")
     if not os.path.exists(cfg_path):
       raise UserError(f"{self.workdir} holds no gm run (no config.json); pass the --workdir "
@@ -119,6 +121,14 @@ class RunContext:
     finally:
       ckpt.close()
 
+  def model_at(self, step: int):
+    """The family's model state at a step of the history (without its EMA with `raw`)."""
+    return self._as_asked(self.restore(step).model)
+
+  def _as_asked(self, model):
+    raw = self.family.raw_state(model) if self.raw else None
+    return model if raw is None else raw
+
   def restore(self, step: int):
     """The RunState at a step of the history."""
     ckpt = checkpoint.Checkpointer(self.workdir, create=False)
@@ -133,8 +143,8 @@ class RunContext:
 
   @property
   def state(self):
-    """The family's model state at the chosen checkpoint."""
-    return self._built[1].model
+    """The family's model state at the chosen checkpoint (without its EMA with `raw`)."""
+    return self._as_asked(self._built[1].model)
 
   @property
   def step(self) -> int:

@@ -31,7 +31,8 @@ def digits(ctx, args):
   z = family._noise(ctx.key(args.seed), (args.rows, family.noise_dim))  # pylint: disable=protected-access
   z = np.repeat(np.asarray(z), k, axis=0)  # Row r: noise r with every label.
   labels = np.tile(np.arange(k), args.rows)
-  imgs = np.asarray(family.images_jit(ctx.state.g, z, family.one_hot(labels)))
+  imgs = np.asarray(family.images_jit(family.sampling_state(ctx.state).g, z,
+                                      family.one_hot(labels)))
   return [plots.save_grid(imgs, ctx.path("digits"), cols=k,
                           title=f"labels 0..{k - 1} (columns), step {ctx.step}")]
 
@@ -62,7 +63,7 @@ def gan_score(ctx, args):
   steps = ctx.steps() if args.all else [ctx.resolve(args.step)]
   records = []
   for step in steps:
-    state = ctx.restore(step).model
+    state = ctx.model_at(step)
     scores = ctx.family.judge_metrics(state, judge, ctx.key(args.seed), test, num=num)
     records.append({"step": step, **scores})
     print(json.dumps(records[-1]))

@@ -71,7 +71,7 @@ def evolution(ctx, args):
       inputs = {k: v[:args.strip] for k, v in f.items()}
     draw = backend.jit(ctx.family.monitor_images)
     steps = ctx.steps()
-    rows = [np.asarray(draw(ctx.restore(step).model, inputs)) for step in steps]
+    rows = [np.asarray(draw(ctx.model_at(step), inputs)) for step in steps]
     paths.append(plots.save_grid(np.concatenate(rows), os.path.join(ctx.out_dir, "evolution_strip.png"),
                                  cols=len(rows[0]), title=f"rows: steps {', '.join(map(str, steps))}",
                                  scale=2))

@@ -65,6 +65,12 @@ class Family:
     del state, judge, key, test
     return {}
 
+  def raw_state(self, state: Any) -> Any:
+    """`state` without the parameter average (EMA) its samples come from, or None when the
+    family keeps none (samples always use the trained weights)."""
+    del state
+    return None
+
   def health_warnings(self, history) -> list:
     """Warnings (strings with the numbers) about training going wrong, from this session's
     metrics records so far (oldest first); logged by the loop, training goes on."""
