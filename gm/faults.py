@@ -35,9 +35,10 @@ CORRUPTIONS = ("flip", "truncate", "delete", "metadata", "meta_item", "empty")
 
 
 def largest_array_file(step_dir: str) -> str:
-  """The biggest data file of a checkpoint's `state` item (OCDBT: most of the arrays' bytes)."""
-  files = [os.path.join(d, f) for d, _, fs in os.walk(os.path.join(step_dir, "state"))
-           for f in fs if os.sep + "d" + os.sep in os.path.join(d, f) + os.sep]
+  """The biggest data file of a checkpoint's `state` item: `state/ocdbt.process_<i>/d/<hash>`
+  (OCDBT), the one that holds most of the arrays' bytes."""
+  import glob  # pylint: disable=g-import-not-at-top
+  files = glob.glob(os.path.join(step_dir, "state", "ocdbt.process_*", "d", "*"))
   return max(files, key=os.path.getsize)
 
 
@@ -57,7 +58,7 @@ def corrupt(step_dir: str, kind: str, offset_fraction: float = 0.5) -> str:
     path = largest_array_file(step_dir)
     with open(path, "r+b") as f:
       size = os.fstat(f.fileno()).st_size
-      at = min(int(size * offset_fraction), size - 64)
+      at = max(0, min(int(size * offset_fraction), size - 64))
       f.seek(at)
       data = bytes(b ^ 0xFF for b in f.read(64))
       f.seek(at)

@@ -5,8 +5,8 @@ host bytes (C order), keyed by its pytree path (`.model.g.params['Dense_0']['ker
 The digest is of the content, not of Orbax's files, so it does not depend on
 Orbax's layout (OCDBT, compression, file names) and a restore recomputes it
 from the arrays it returns. The `meta` item is covered too: a sha256 of its
-canonical JSON. The run's `config.json` (file bytes) and `monitor.npz`
-(content) are recorded alongside, for `eval.py verify`.
+canonical JSON. The run's `config.json` (its content) and a digest of
+`monitor.npz`'s arrays are recorded alongside, for `eval.py verify`.
 
 Where it is stored, and why a kill cannot fool it. The digests go into the
 `meta` JSON item of the same Orbax `Composite` save as the state (key
@@ -172,11 +172,6 @@ def read_failure(e: BaseException) -> Optional[str]:
 
 # --- the other files of a run, for `eval.py verify` -------------------------------------------
 
-def file_digest(path: str) -> str:
-  with open(path, "rb") as f:
-    return hashlib.sha256(f.read()).hexdigest()
-
-
 def npz_digest(arrays: Dict[str, np.ndarray]) -> str:
   """One sha256 over the named arrays (content, not the zip's bytes: a redrawn file matches)."""
   h = hashlib.sha256()
@@ -199,41 +194,61 @@ def read_npz(path: str) -> Dict[str, np.ndarray]:
     raise ValueError(str(e).splitlines()[0][:120] if str(e) else type(e).__name__) from None
 
 
-def run_files(workdir: str) -> Dict[str, str]:
-  """The digests of config.json and monitor.npz recorded with each checkpoint (those present)."""
+def run_files(workdir: str) -> Dict[str, Any]:
+  """What each checkpoint records of the run's other files: config.json (its parsed
+  content, so that `verify` can tell a resumable change from damage) and monitor.npz
+  (a digest of its arrays); those present and readable."""
   out = {}
-  path = os.path.join(workdir, "config.json")
-  if os.path.isfile(path):
-    out["config.json"] = file_digest(path)
+  try:
+    with open(os.path.join(workdir, "config.json")) as f:
+      out["config.json"] = json.load(f)
+  except (OSError, ValueError):
+    pass  # Missing or damaged: not recorded; verify reports it.
   path = os.path.join(workdir, "monitor.npz")
   if os.path.isfile(path):
     try:
       out["monitor.npz"] = npz_digest(read_npz(path))
     except ValueError:
-      pass  # Damaged: not recorded; verify reports it.
+      pass
   return out
 
 
-def check_config(workdir: str, recorded: Optional[str], step: Optional[int]) -> Tuple[bool, str]:
-  """(ok, note) of config.json against the digest recorded at checkpoint `step`."""
+def check_config(workdir: str, recorded: Optional[Dict[str, Any]], step: Optional[int]
+                 ) -> Tuple[bool, str]:
+  """(ok, note) of config.json against the config recorded at checkpoint `step`.
+
+  Intact: the same config, or one that differs only in keys a resume may change
+  (`config_utils.RESUMABLE_KEYS`, e.g. more epochs), or a replacement whose
+  predecessor (the recorded one) is kept as config.json.<time>.bak.
+  """
+  from gm import config_utils  # pylint: disable=g-import-not-at-top
   path = os.path.join(workdir, "config.json")
   if not os.path.isfile(path):
     return (False, "missing")
   try:
     with open(path) as f:
-      json.load(f)
+      current = json.load(f)
   except (ValueError, UnicodeDecodeError) as e:
     return (False, f"not valid JSON ({str(e)[:60]})")
-  if recorded is None:
-    return (True, "valid JSON (no digest recorded to compare with)")
-  if file_digest(path) == recorded:
-    return (True, f"sha256 as recorded by checkpoint {step}")
-  # Replaced on purpose (--allow_config_change, more epochs): the recorded one is kept as .bak.
-  for bak in sorted(glob.glob(path + ".*.bak")):
-    if file_digest(bak) == recorded:
-      return (True, f"replaced after checkpoint {step} (that one is {os.path.basename(bak)})")
-  return (False, f"digest mismatch: not the config.json recorded by checkpoint {step}, nor a "
-                 "kept .bak")
+  if not isinstance(recorded, dict):
+    return (True, "valid JSON (no config recorded to compare with)")
+  if current == recorded:
+    return (True, f"as recorded by checkpoint {step}")
+  diff = config_utils.differences(recorded, current)
+  if not diff:
+    a, b = config_utils.flatten(recorded), config_utils.flatten(current)
+    keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    return (True, f"differs from checkpoint {step}'s only in {', '.join(keys[:3])} (a resume "
+                  "may change these)")
+  for bak in sorted(glob.glob(path + ".*.bak")):  # Replaced on purpose (--allow_config_change).
+    try:
+      with open(bak) as f:
+        if json.load(f) == recorded:
+          return (True, f"replaced after checkpoint {step} (that one is {os.path.basename(bak)})")
+    except (OSError, ValueError):
+      continue
+  return (False, f"differs from the config checkpoint {step} was trained with at "
+                 f"{', '.join(diff[:3])}, and no kept .bak holds that one")
 
 
 def check_monitor(workdir: str, recorded: Optional[str], step: Optional[int]) -> Tuple[bool, str]:
