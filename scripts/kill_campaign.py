@@ -130,11 +130,15 @@ def main(argv=None):
       if event == "corrupt":
         step_dir = newest_checkpoint(wd)
         if step_dir is None:  # Nothing written yet: damage the first checkpoint once there is one.
-          pending.insert(1 if pending else 0, "corrupt")
-          if len(pending) == 1:  # The last event: run to the end first.
-            totals["runs"] += 1
-            start(wd, env).communicate()
-          continue
+          if "kill" in pending:
+            pending.insert(pending.index("kill") + 1, "corrupt")  # After the next kill.
+            continue
+          totals["runs"] += 1  # Only corruptions left: train to the end first.
+          start(wd, env).communicate()
+          step_dir = newest_checkpoint(wd)
+          if step_dir is None:
+            failures.append(f"trial {trial}: a run to the end wrote no checkpoint")
+            continue
         kind = rng.choice(faults.CORRUPTIONS)
         did = faults.corrupt(step_dir, kind, rng.random())
         kinds[kind] = kinds.get(kind, 0) + 1
