@@ -104,7 +104,7 @@ def main(argv=None):
   if unknown:
     sys.exit(f"unknown case {unknown[0]!r}; valid: {', '.join(CASES)}")
   print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
-        f"JAX {jax.__version__}, orbax-checkpoint {ocp.__version__ if hasattr(ocp, '__version__') else '?'}, "
+        f"JAX {jax.__version__}, orbax-checkpoint {getattr(ocp, '__version__', '?')}, "
         f"median of {args.repeats}")
   print("| model | parameters (with Adam states: arrays, MB) | save | save + digests | restore "
         "| restore + verify | sha256 of every array alone |")

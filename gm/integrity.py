@@ -1,4 +1,4 @@
-"""Checkpoint and run-file integrity: digests written with every checkpoint, checked on every restore.
+"""Checkpoint and run-file integrity: digests saved with every checkpoint, checked on restore.
 
 What is hashed. Every array of the saved state: sha256 over its dtype, shape and
 host bytes (C order), keyed by its pytree path (`.model.g.params['Dense_0']['kernel']`).
@@ -83,7 +83,8 @@ def _canonical(obj) -> bytes:
   return json.dumps(json.loads(json.dumps(obj)), sort_keys=True, separators=(",", ":")).encode()
 
 
-def seal(meta: Dict[str, Any], state: Any, files: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
+def seal(meta: Dict[str, Any], state: Any, files: Optional[Dict[str, Any]] = None
+         ) -> Dict[str, Any]:
   """`meta` plus the digests of `state`, of the run files `files`, and of meta itself."""
   meta = {k: v for k, v in meta.items() if k != KEY}
   record = {"version": VERSION, "arrays": tree_digests(state), "files": dict(files or {})}
@@ -149,7 +150,7 @@ def probe(step: int, step_dir: str) -> None:
 def read_failure(e: BaseException) -> Optional[str]:
   """What a failed Orbax read says about the files (a TensorStore status), or None.
 
-  TensorStore reports missing and short files as OUT_OF_RANGE / NOT_FOUND /
+  TensorStore reports missing, short and garbled files as OUT_OF_RANGE / NOT_FOUND /
   DATA_LOSS / FAILED_PRECONDITION with the array's key, e.g. 'Error reading
   "model.g.params.Dense_0.kernel/0.0" ... Requested byte range [1962, 17032) is
   not valid for value of size 1000'.
@@ -161,9 +162,14 @@ def read_failure(e: BaseException) -> Optional[str]:
     for status in ("OUT_OF_RANGE", "NOT_FOUND", "DATA_LOSS", "FAILED_PRECONDITION"):
       if status in text:
         line = text[text.index(status):].splitlines()[0]
-        key = line.split('Error reading "', 1)[1].split('"', 1)[0] if 'Error reading "' in line else ""
+        key = (line.split('Error reading "', 1)[1].split('"', 1)[0]
+               if 'Error reading "' in line else "")
         why = line.rsplit(": ", 1)[-1][:120]
-        return f"a file of array {key or '?'} is missing or truncated ({status}: {why})"
+        # A short file reads out of range; other statuses (a zstd stream cut short or garbled)
+        # cannot tell a missing file from a truncated or corrupt one.
+        what = {"OUT_OF_RANGE": "truncated", "NOT_FOUND": "missing"}.get(
+            status, "missing, truncated or corrupt")
+        return f"a file of array {key or '?'} is {what} ({status}: {why})"
     if isinstance(e, (json.JSONDecodeError, UnicodeDecodeError)):
       return f"unreadable metadata ({str(e)[:80]})"
     e = e.__cause__ or e.__context__
@@ -268,7 +274,7 @@ def check_monitor(workdir: str, recorded: Optional[str], step: Optional[int]) ->
 
 
 def check_metrics(workdir: str, checkpoint_steps: List[int]) -> Tuple[bool, str]:
-  """(ok, note) of metrics.jsonl: every line a JSON object with a step; a line for every checkpoint after step 0.
+  """(ok, note) of metrics.jsonl: a JSON object with a step per line, a line per checkpoint > 0.
 
   A torn last line (a kill while appending) is noted, not failed: the next
   train.py moves it to metrics.dropped.jsonl.

@@ -54,13 +54,14 @@ def test_read_failures_are_told_from_model_mismatches():
                      'database at local file "/r/checkpoints/1/state/": Requested byte range '
                      '[1962, 17032) is not valid for value of size 1000')
   try:
-    raise Exception("Encountered error while reading array index") from cause  # pylint: disable=broad-exception-raised
+    raise RuntimeError("Encountered error while reading array index") from cause
   except Exception as e:  # pylint: disable=broad-except
     why = integrity.read_failure(e)
-  assert why == ("a file of array model.g.params.Dense_0.kernel/0.0 is missing or truncated "
+  assert why == ("a file of array model.g.params.Dense_0.kernel/0.0 is truncated "
                  "(OUT_OF_RANGE: Requested byte range [1962, 17032) is not valid for value of "
                  "size 1000)")
-  shape = ValueError("Requested shape: (8, 1024) is not compatible with the stored shape: (4, 1024)")
+  shape = ValueError("Requested shape: (8, 1024) is not compatible with the stored shape: "
+                     "(4, 1024)")
   assert integrity.read_failure(shape) is None
 
 
