@@ -146,7 +146,8 @@ def main(argv=None):
         corrupted += 1
         print(f"trial {trial}: corrupt checkpoint {os.path.basename(step_dir)}: {did}", flush=True)
         continue
-      for _ in range(5):  # Until a kill lands (a run may finish before its moment).
+      limit = ref_s
+      for _ in range(50):  # Until a kill lands (a run may finish before its moment).
         named = rng.random() < 1 / 3
         kill_at = (f"{rng.choice(['epoch_logged', 'checkpoint_writing'])}:{rng.randint(1, EPOCHS)}"
                    if named else None)
@@ -157,9 +158,11 @@ def main(argv=None):
         if named:
           _, err = proc.communicate()
         else:
-          delay = rng.uniform(0.3, ref_s)
+          delay = rng.uniform(0.3, limit)
+          t_start = time.time()
           try:
             _, err = proc.communicate(timeout=delay)
+            limit = max(0.5, time.time() - t_start)  # Finished first: aim within such a run.
           except subprocess.TimeoutExpired:
             proc.send_signal(signal.SIGKILL)
             _, err = proc.communicate()
