@@ -32,7 +32,7 @@ import ml_collections
 import numpy as np
 
 from gm import (backend, checkpoint, config_utils, data as gm_data, distributed, families, faults,
-                fileio, metrics, optim, plots, sharding)
+                fileio, integrity, metrics, optim, plots, sharding)
 from gm.errors import UserError
 
 log = logging.getLogger("gm")
@@ -213,9 +213,8 @@ def _check_checkpoint_fits(config, workdir: str, dataset) -> None:
   """A UserError if the run's latest checkpoint does not restore into `config`'s model."""
   ckpt = checkpoint.Checkpointer(workdir, create=False)
   try:
-    step = ckpt.latest_step()
-    if step is not None:
-      ckpt.restore(step, build(config, dataset)[1])
+    if ckpt.latest_step() is not None:  # The one training would resume from (nothing is moved).
+      ckpt.restore_newest_intact(build(config, dataset)[1], move_damaged=False)
   finally:
     ckpt.close()
 
@@ -292,15 +291,35 @@ class MetricWriter:
 
 def load_monitor_inputs(family, workdir: str, key: jax.Array, test,
                         write: bool = True) -> Dict[str, np.ndarray]:
-  """Fixed monitoring inputs, drawn once per run and saved as monitor.npz (if `write`)."""
+  """Fixed monitoring inputs, drawn once per run and saved as monitor.npz (if `write`).
+
+  A damaged monitor.npz (zip CRC-32 or structure) is moved to monitor.npz.damaged
+  and drawn again: the draw is a function of the seed, so the new file holds the
+  same arrays.
+  """
   path = os.path.join(workdir, "monitor.npz")
   if os.path.exists(path):
-    with np.load(path) as f:
-      return dict(f)
+    try:
+      return integrity.read_npz(path)
+    except ValueError as e:
+      if write:
+        aside = _free_name(path + ".damaged")
+        os.rename(path, aside)
+        log.warning("%s is damaged (%s); moved it to %s and drew the same inputs again from the "
+                    "seed", path, e, aside)
   inputs = jax.device_get(family.monitor_inputs(key, test))
   if write:
     fileio.write_atomic(path, lambda tmp: np.savez(tmp, **inputs), suffix=".npz")
   return dict(inputs)
+
+
+def _free_name(path: str) -> str:
+  """`path`, or `path.2`, `path.3`, ...: the first that does not exist (nothing is overwritten)."""
+  name, n = path, 1
+  while os.path.lexists(name):
+    n += 1
+    name = f"{path}.{n}"
+  return name
 
 
 def build(config: ml_collections.ConfigDict, dataset: gm_data.Dataset):
@@ -433,8 +452,10 @@ def _train(config, workdir, dataset, mesh, per_step) -> RunState:
     family, run, monitor_key = build(optim.scale_learning_rates(config, progress["lr_scale"])
                                      if progress["lr_scale"] != 1.0 else config, dataset)
     epoch = 0
-    if ckpt.latest_step() is not None:
-      run, meta = ckpt.restore(ckpt.latest_step(), run)
+    # The newest checkpoint that verifies; damaged newer ones are moved aside (process 0).
+    found = ckpt.restore_newest_intact(run, move_damaged=primary)
+    if found is not None:
+      _, run, meta = found
       epoch = meta["epoch"]
       if adopt_meta and meta.get("lr_scale", 1.0) != progress["lr_scale"]:  # A rolled-back run.
         progress.update(lr_scale=meta["lr_scale"], rollbacks=meta.get("rollbacks", 0))
@@ -443,6 +464,9 @@ def _train(config, workdir, dataset, mesh, per_step) -> RunState:
       log.info("%s from step %d (epoch %d)%s", "resuming" if adopt_meta else "restarting",
                int(run.step), epoch,
                f"; {moved} later metrics lines moved to metrics.dropped.jsonl" if moved else "")
+    elif writer.truncate_after(0):  # Every checkpoint was damaged: the run starts over.
+      log.info("no intact checkpoint: starting from step 0; the earlier metrics lines moved to "
+               "metrics.dropped.jsonl")
     return family, sharding.replicate(run, mesh), monitor_key, epoch
 
   family, run, monitor_key, start_epoch = start()

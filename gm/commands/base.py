@@ -8,7 +8,7 @@ from typing import Callable, List, Optional
 
 import jax
 
-from gm import checkpoint, config_utils, data as gm_data, loop
+from gm import checkpoint, config_utils, data as gm_data, integrity, loop
 from gm.errors import UserError
 from gm.registry import Registry
 
@@ -134,8 +134,16 @@ class RunContext:
     ckpt = checkpoint.Checkpointer(self.workdir, create=False)
     try:
       return ckpt.restore(step, self._template[1])[0]
+    except integrity.Damaged as e:
+      raise UserError(damaged_message(e, *ckpt.intact_steps(self._template[1], 5, skip=(step,)),
+                                      self.workdir)) from None
     finally:
       ckpt.close()
+
+  @property
+  def target(self):
+    """An initial RunState: the structure a checkpoint of this run restores into."""
+    return self._template[1]
 
   @property
   def family(self):
@@ -162,6 +170,16 @@ class RunContext:
 
   def key(self, seed: int) -> jax.Array:
     return jax.random.PRNGKey(seed)
+
+
+def damaged_message(e: "integrity.Damaged", intact: List[int], complete: bool, workdir: str) -> str:
+  """One line: what is damaged, and the intact steps to pass with --step instead."""
+  if not intact:
+    return (f"{e}; no other checkpoint of this run is intact either: restore {e.directory} from "
+            "a copy (eval.py verify --workdir <run> checks every file)")
+  listed = ", ".join(map(str, intact)) + ("" if complete else ", ... (newest first)")
+  return (f"{e}; intact: {listed}; pass one with --step (e.g. --step {intact[0]}), or restore "
+          f"checkpoint {e.step} from a copy; eval.py verify --workdir {workdir} checks every file")
 
 
 def write_json(path: str, obj) -> str:
