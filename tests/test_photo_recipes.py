@@ -217,3 +217,18 @@ def test_inversion_targets_held_out_photos_by_index(tmp_path):
   for bad, message in (("test:3", "outside the 3 test"), ("x", "test:<i>"), ("-1", "test:<i>")):
     with pytest.raises(UserError, match=message):
       load_targets(Ctx(ds, c), bad, "")
+
+
+def test_fast_recipe_smoke_trains_scores_held_out_photos_with_ema_and_raw(tmp_path):
+  _photos(tmp_path / "photos", 48)
+  c = load_config("cake_fast", "smoke")
+  c.data.dir, c.data.cache_dir = str(tmp_path / "photos"), str(tmp_path / "c")
+  c.train.progress, c.train.tensorboard, c.train.num_epochs = False, False, 1
+  wd = tmp_path / "run"
+  loop.train_and_evaluate(c, str(wd))
+  record = json.loads(open(wd / "metrics.jsonl").read().splitlines()[-1])
+  assert {"quality/swd", "quality_raw/swd", "time/process_s"} <= set(record)
+  assert record["quality/swd"] != record["quality_raw/swd"]
+  cfg = json.load(open(wd / "config.json"))
+  assert cfg["data"]["holdout"] == 0.25 and cfg["train"]["ema_decay"] == 0.999
+  assert json.load(open(wd / "config.json"))["data"]["image_size"] == 32
