@@ -232,3 +232,24 @@ def test_fast_recipe_smoke_trains_scores_held_out_photos_with_ema_and_raw(tmp_pa
   cfg = json.load(open(wd / "config.json"))
   assert cfg["data"]["holdout"] == 0.25 and cfg["train"]["ema_decay"] == 0.999
   assert json.load(open(wd / "config.json"))["data"]["image_size"] == 32
+
+
+def test_a_gan_state_without_ema_is_the_tree_older_checkpoints_hold():
+  """Runs written before generator EMA saved {g, d}; without an EMA the state is that tree."""
+  import flax.serialization  # pylint: disable=g-import-not-at-top
+  import flax.struct  # pylint: disable=g-import-not-at-top
+  from gm.families.gan import GANState  # pylint: disable=g-import-not-at-top
+
+  class Before(flax.struct.PyTreeNode):  # GANState as it was
+    g: dict
+    d: dict
+
+  t = {"w": jnp.ones(2)}
+  paths = lambda s: [jax.tree_util.keystr(p) for p, _ in jax.tree_util.tree_flatten_with_path(s)[0]]
+  assert paths(GANState(t, t)) == paths(Before(t, t)) == [".g['w']", ".d['w']"]
+  assert set(flax.serialization.to_state_dict(GANState(t, t))) == {"g", "d"}
+  with_ema = GANState(t, t, ema={"w": jnp.zeros(2)})
+  assert paths(with_ema)[-1] == ".ema['w']"
+  doubled = jax.tree.map(lambda x: 2 * x, with_ema)
+  assert isinstance(doubled, GANState) and float(doubled.g["w"][0]) == 2.0
+  assert jax.tree.map(lambda x: x, GANState(t, t)).ema is None
