@@ -275,5 +275,5 @@ def test_gan_option_checks_the_file_and_adds_fid_to_the_image_folder_scores(weig
   assert scores[""] == {"swd": 1.0}
   assert scores[weights_npz] == {"swd": 1.0, "fid": 12.5}
   (generated, real), = fake.calls
-  assert generated is seen[-1] and generated.shape == (256, 64, 64, 3)  # The same samples.
+  assert generated is seen[-1] and generated.shape == (16, 64, 64, 3)  # The same samples, one per photo.
   np.testing.assert_allclose(real, test["image"] / 255.0, atol=1e-6)
