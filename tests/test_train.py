@@ -12,7 +12,7 @@ import pytest
 
 from gm import checkpoint, data as gm_data, loop
 from gm.errors import UserError
-from tests.conftest import ROOT, load_config
+from tests.conftest import ROOT, load_config, read_tensorboard
 from tests.test_cli import _run
 
 
@@ -36,6 +36,10 @@ def test_cli_train_then_eval_all_writes_the_contracted_files(tmp_path):
   assert 0 < records[0]["time/epoch_s"] <= session[0]
   assert session[1] - session[0] >= records[1]["time/epoch_s"]
   assert glob.glob(os.path.join(wd, "tensorboard", "events.out.tfevents.*"))
+  # TensorBoard shows what the plots show: every logged number, and each checkpoint's grid.
+  events = read_tensorboard(os.path.join(wd, "tensorboard"))
+  assert events["samples"] == [(0, "image"), (16, "image"), (32, "image")]
+  assert events["test/elbo"] == [(16, "simple_value"), (32, "simple_value")]
   steps = sorted(int(s) for s in os.listdir(os.path.join(wd, "checkpoints")))
   assert steps == [0, 16, 32]  # Step 0 = the untrained model; 512 // 32 = 16 steps/epoch.
   assert len(glob.glob(os.path.join(wd, "samples", "step_*.png"))) == 3
