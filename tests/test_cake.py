@@ -218,7 +218,8 @@ def test_cake_smoke_trains_from_the_cli_and_draws_its_plots(tmp_path):
   keys = {"swd_64", "swd_32", "swd_16", "swd", "precision_randcnn", "recall_randcnn",
           "density_randcnn", "coverage_randcnn"}
   assert set(result["real_train_vs_reference"]) == keys
-  assert [r["step"] for r in result["scores"]] == [6] and set(result["scores"][0]) == keys | {"step"}
+  assert [r["step"] for r in result["scores"]] == [6]
+  assert set(result["scores"][0]) == keys | {"step"}
   with pytest.raises(UserError, match="no such folder"):
     run(parser().parse_args(["gan-score", "--workdir", str(wd), "--reference", str(ref / "x")]))
   # Too few photos for one batch: a one-line error, and the run directory is untouched.

@@ -275,7 +275,8 @@ def test_gan_option_checks_the_file_and_adds_fid_to_the_image_folder_scores(weig
     scores[path] = fam.judge_metrics(None, None, jax.random.PRNGKey(1), test)
   prdc_keys = {"precision", "recall", "density", "coverage"}
   assert set(scores[""]) == {"swd"} | {f"{k}_randcnn" for k in prdc_keys}
-  assert set(scores[weights_npz]) == set(scores[""]) | {"fid"} | {f"{k}_inception" for k in prdc_keys}
+  assert set(scores[weights_npz]) == (set(scores[""]) | {"fid"}
+                                     | {f"{k}_inception" for k in prdc_keys})
   generated, real = fake.calls  # Inception features of the same samples as the SWD, and the photos.
   assert generated is seen[-1] and generated.shape == (256, 64, 64, 3)
   np.testing.assert_allclose(real, test["image"] / 255.0, atol=1e-6)

@@ -46,7 +46,8 @@ def test_swd_patches_cover_pggans_positions_and_normalise_per_channel():
   top, left = p[:, 0, 0, 0] // 100, p[:, 0, 0, 0] % 100
   # PGGAN's centres: randint(3, 16 - 3) = 3..12, i.e. top-left corners 0..9, all of them.
   assert set(top.astype(int)) == set(range(10)) and set(left.astype(int)) == set(range(10))
-  np.testing.assert_array_equal(p[:, :, :, 0] - p[:, :1, :1, 0], np.broadcast_to(coords[:7, :7], p.shape[:3]))
+  np.testing.assert_array_equal(p[:, :, :, 0] - p[:, :1, :1, 0],
+                                np.broadcast_to(coords[:7, :7], p.shape[:3]))
   # Normalisation as the reference's finalize_descriptors (mean/std per channel over all patches).
   desc = np.random.default_rng(1).normal([1.0, -2.0, 5.0], [0.5, 2.0, 3.0], (300, 7, 7, 3))
   theirs = ref.normalise(np.transpose(desc, (0, 3, 1, 2)))  # [N, C*49], channel-major
@@ -201,7 +202,8 @@ def _random_cnn_numpy(weights, images):
   for i, w in enumerate(weights):
     if i:
       h, wd = x.shape[1] // 2 * 2, x.shape[2] // 2 * 2
-      x = (x[:, 0:h:2, 0:wd:2] + x[:, 1:h:2, 0:wd:2] + x[:, 0:h:2, 1:wd:2] + x[:, 1:h:2, 1:wd:2]) / 4
+      x = (x[:, 0:h:2, 0:wd:2] + x[:, 1:h:2, 0:wd:2]
+           + x[:, 0:h:2, 1:wd:2] + x[:, 1:h:2, 1:wd:2]) / 4
     pad = np.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
     out = np.zeros(x.shape[:3] + (w.shape[3],))
     for dy in range(3):
