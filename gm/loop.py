@@ -475,6 +475,10 @@ def _train(config, workdir, dataset, mesh, per_step) -> RunState:
   def save(epoch: int):
     step = int(run.step)
     grid = np.asarray(grid_fn(run.model, monitor))
+    # More TensorBoard images (VAE: reconstructions), computed on every process as the grid.
+    extra = ({tag: np.asarray(v) for tag, v in
+              family.tensorboard_images(run.model, dataset.test).items()}
+             if tc.get("tensorboard", True) else {})
     if primary:
       plots.save_grid(grid, os.path.join(workdir, "samples", f"step_{step:08d}.png"),
                       cols=family.grid_columns, title=f"epoch {epoch}, step {step}")
@@ -482,6 +486,9 @@ def _train(config, workdir, dataset, mesh, per_step) -> RunState:
       # small images upscaled to about 64 px.
       writer.image("samples", np.asarray(plots.grid_image(
           grid, family.grid_columns, scale=max(1, 64 // grid.shape[1]))), step)
+      for tag, images in extra.items():
+        writer.image(tag, np.asarray(plots.grid_image(
+            images, 8, scale=max(1, 64 // images.shape[1]))), step)
     ckpt.save(step, run, {"epoch": epoch, "step": step, "data": info, **progress})
 
   if start_epoch == 0 and ckpt.latest_step() is None:
