@@ -83,6 +83,70 @@ def test_swd_takes_128_patches_per_image_and_4_x_128_directions(monkeypatch):
   assert draws == [(147, 128)] * 4 * 2  # Per level: 4 repeats of 128 directions.
 
 
+class _Recorder:
+  """Wraps the reference's RandomState and keeps every draw, in order."""
+
+  def __init__(self, seed):
+    self.rs, self.draws = np.random.RandomState(seed), []
+
+  def randint(self, *args, **kwargs):
+    self.draws.append(self.rs.randint(*args, **kwargs))
+    return self.draws[-1]
+
+  def randn(self, *args):
+    self.draws.append(self.rs.randn(*args))
+    return self.draws[-1]
+
+
+class _Replay:
+  """Stands in for gm's numpy Generator: hands out given draws in order, checking their shape
+  and range."""
+
+  def __init__(self, integers, normals):
+    self.integers_, self.normals = list(integers), list(normals)
+
+  def integers(self, low, high, size):
+    out = self.integers_.pop(0)
+    assert out.shape == size and low <= out.min() and out.max() < high
+    return out
+
+  def normal(self, size):
+    out = self.normals.pop(0)
+    assert out.shape == size
+    return out
+
+
+@pytest.mark.parametrize("size", [64, 48, 40])
+def test_swd_with_pggans_own_draws_is_pggans_number_at_every_level(size, monkeypatch):
+  """The same images and seed, and gm fed the reference's random draws: the same SWD per level
+  to float32 rounding. Descriptor components are ordered differently (gm: row, column, channel;
+  the reference: channel, column, row), so each direction is permuted to match."""
+  real = _crops(4, size)
+  fake = np.random.default_rng(1).uniform(size=real.shape)
+  n, levels, c = len(real), len(ref.resolutions(size)), real.shape[-1]
+  rec = _Recorder(0)
+  theirs = ref.swd(real, fake, rec, reals_pass=False)
+  # The reference's draws: per set (reals, then fakes) and level the centres' x, y; then per
+  # level 4 direction matrices. gm's: per level the corners' y, x of the generated set, then
+  # of the real set, then 4 direction matrices.
+  centres = rec.draws[:4 * levels]
+  corner = lambda i: centres[i].reshape(n, ref.NHOODS_PER_IMAGE) - ref.NHOOD_SIZE // 2
+  perm = [ch * 49 + col * 7 + row for row in range(7) for col in range(7) for ch in range(c)]
+  integers, normals = [], []
+  for lv in range(levels):
+    real_x, real_y = 2 * lv, 2 * lv + 1
+    fake_x, fake_y = 2 * (levels + lv), 2 * (levels + lv) + 1
+    integers += [corner(fake_y), corner(fake_x), corner(real_y), corner(real_x)]
+    normals += [d[perm] for d in rec.draws[4 * levels + 4 * lv:4 * levels + 4 * lv + 4]]
+  replay = _Replay(integers, normals)
+  monkeypatch.setattr(S.np.random, "default_rng", lambda seed: replay)
+  ours = S.swd(fake, real)
+  assert not replay.integers_ and not replay.normals  # Every draw used, and no other.
+  for r in ref.resolutions(size):
+    assert ours[f"swd_{r}"] == pytest.approx(theirs[r], rel=1e-4), r
+  assert ours["swd"] == pytest.approx(theirs["avg"], rel=1e-4)
+
+
 def test_swd_agrees_with_pggans_reference_within_3_percent_at_every_level():
   """Both implementations on the same images and seeds; random draws differ (numpy Generator vs
   PGGAN's legacy stream), so each side is averaged over 8 seeds: one evaluation of the 16 px
