@@ -15,7 +15,7 @@ import pytest
 from conftest import load_config
 from gm import families
 from gm.errors import ConfigError, UserError
-from gm.metrics import distances
+from gm.metrics import distances, prdc, random_cnn
 from gm.metrics import inception as I
 from gm.metrics import swd as S
 
@@ -282,3 +282,9 @@ def test_gan_option_checks_the_file_and_adds_fid_to_the_image_folder_scores(weig
   np.testing.assert_allclose(real, test["image"] / 255.0, atol=1e-6)
   assert scores[weights_npz]["fid"] == pytest.approx(
       distances.frechet_distance(fake(generated), fake(real)))
+  # Precision and the rest on as many samples as photos (16), real features first.
+  n = len(real)
+  for path, suffix, embed in (("", "randcnn", random_cnn.features_for(3)),
+                              (weights_npz, "inception", fake)):
+    expected = prdc.prdc(embed(real), embed(generated[:n]))
+    assert {k: scores[path][f"{k}_{suffix}"] for k in prdc_keys} == pytest.approx(expected)

@@ -201,7 +201,11 @@ def test_kid_is_100_subsets_of_at_most_1000_and_scores_report_it_x1e3():
   out = scores.feature_scores(gen[:100], real[:100])
   kid, kid_std = distances.kernel_distance(gen[:100], real[:100])
   assert (out["kid_x1e3"], out["kid_x1e3_std"]) == pytest.approx((1e3 * kid, 1e3 * kid_std))
-  assert "kid" not in out and {"frechet", "precision", "recall", "density", "coverage"} <= set(out)
+  assert out["frechet"] == pytest.approx(distances.frechet_distance(gen[:100], real[:100]))
+  expected = P.prdc(real[:100], gen[:100])  # Real features first: precision is the samples'.
+  assert {k: out[k] for k in expected} == pytest.approx(expected) and expected["precision"] != (
+      expected["recall"])
+  assert "kid" not in out and set(out) == {"frechet", "kid_x1e3", "kid_x1e3_std", *expected}
 
 
 # --- precision, recall, density, coverage --------------------------------------------------------
