@@ -230,9 +230,12 @@ def _write_lines(path: str, lines: List[str]) -> None:
 
 
 class MetricWriter:
-  """metrics.jsonl (one object per logged epoch) plus TensorBoard scalars.
+  """metrics.jsonl (one object per logged epoch) plus TensorBoard scalars and images.
 
-  With `enabled=False` (processes other than 0 of a multi-host run) it writes nothing.
+  Every numeric value of a record (train/, test/, judge/, quality/, time/) becomes
+  a TensorBoard scalar; `image` adds the per-checkpoint grids. With
+  `tensorboard=False` no event files are written. With `enabled=False`
+  (processes other than 0 of a multi-host run) it writes nothing.
   """
 
   def __init__(self, workdir: str, tensorboard: bool = True, enabled: bool = True):
@@ -257,6 +260,12 @@ class MetricWriter:
       for k, v in record.items():
         if isinstance(v, (int, float)) and k not in ("epoch", "step"):
           self.tb.add_scalar(k, v, step)
+      self.tb.flush()
+
+  def image(self, tag: str, image: np.ndarray, step: int) -> None:
+    """A uint8 image [H, W, 3] as a TensorBoard image at `step` (nothing without TensorBoard)."""
+    if self.tb:
+      self.tb.add_image(tag, np.asarray(image, np.uint8), step, dataformats="HWC")
       self.tb.flush()
 
   def close(self):
@@ -490,9 +499,20 @@ def _train(config, workdir, dataset, mesh, per_step) -> RunState:
   def save(epoch: int):
     step = int(run.step)
     grid = np.asarray(grid_fn(run.model, monitor))
+    # More TensorBoard images (VAE: reconstructions), computed on every process as the grid.
+    extra = ({tag: np.asarray(v) for tag, v in
+              family.tensorboard_images(run.model, dataset.test).items()}
+             if tc.get("tensorboard", True) else {})
     if primary:
       plots.save_grid(grid, os.path.join(workdir, "samples", f"step_{step:08d}.png"),
                       cols=family.grid_columns, title=f"epoch {epoch}, step {step}")
+      # The same grid in TensorBoard (samples; the AE's: test images and reconstructions),
+      # small images upscaled to about 64 px.
+      writer.image("samples", np.asarray(plots.grid_image(
+          grid, family.grid_columns, scale=max(1, 64 // grid.shape[1]))), step)
+      for tag, images in extra.items():
+        writer.image(tag, np.asarray(plots.grid_image(
+            images, 8, scale=max(1, 64 // images.shape[1]))), step)
     ckpt.save(step, run, {"epoch": epoch, "step": step, "data": info, **progress})
 
   if start_epoch == 0 and ckpt.latest_step() is None:

@@ -60,6 +60,12 @@ class Family:
     """Images [N, H, W, C] in [0, 1] drawn from the fixed inputs, one grid per checkpoint."""
     raise NotImplementedError
 
+  def tensorboard_images(self, state: Any, test: Batch) -> Dict[str, Any]:
+    """Image sets for TensorBoard at each checkpoint beside the monitoring grid ('samples'):
+    {tag: images [N, H, W, C] in [0, 1], 8 per row}; {} if none."""
+    del state, test
+    return {}
+
   def judge_metrics(self, state: Any, judge, key: jax.Array, test: Batch) -> Dict[str, float]:
     """Scores of generated samples by the MNIST judge (`gm.metrics.Judge`); {} if none apply."""
     del state, judge, key, test

@@ -431,17 +431,17 @@ class GAN(Family):
                                        batch_size=self.config.eval.get("batch_size", 50))
 
   def judge_metrics(self, state, judge, key, test, num: int = 2000):
-    """MNIST: judge Fréchet / KID of `num` samples to as many test images (label accuracy if
-    conditional). Image folders (judge None): sliced Wasserstein distance to the real images, and
-    with `eval.inception_weights` the Fréchet Inception distance ('fid') of the same samples."""
+    """MNIST: the judge's scores (`gm.metrics.scores.feature_scores`) of `num` samples vs as many
+    test images (label accuracy if conditional). Image folders (judge None):
+    `gm.metrics.scores.image_set_scores` of samples vs up to 1,000 real images (SWD, random-CNN
+    precision/recall/density/coverage; with `eval.inception_weights` FID and the same on
+    Inception features)."""
     if judge is None:
-      from gm.metrics.swd import swd  # pylint: disable=g-import-not-at-top
-      real = np.asarray(to_float(test["image"][:min(num, 1000)]))
-      samples = self.sample(state, key, len(real))  # As many as the reference photos.
-      scores = swd(samples, real)
-      if self.inception_weights:
-        scores["fid"] = self.inception_features.fid(samples, real)
-      return scores
+      from gm.metrics import scores as scores_lib  # pylint: disable=g-import-not-at-top
+      real = np.asarray(to_float(test["image"][:min(num, scores_lib.FOLDER_MAX_REAL)]))
+      samples = self.sample(state, key, max(len(real), scores_lib.FOLDER_MIN_SAMPLES))
+      return scores_lib.image_set_scores(
+          samples, real, self.inception_features if self.inception_weights else None)
     labels = np.arange(num) % self.num_classes if self.num_classes else None
     samples = self.sample(state, key, num, labels)
     scores = judge.distances(samples, np.asarray(to_float(test["image"][:num])))
