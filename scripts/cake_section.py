@@ -35,12 +35,13 @@ sys.path.insert(0, ROOT)
 
 # Inversion targets: two training photos, two held-out photos, the out-of-domain cat.
 INDEX, IMAGE = "0,1,test:0,test:1", "skimage:chelsea"
+DRAWS = 3  # Sample sets per checkpoint whose SWD is averaged (n = the held-out count each).
 PROCEDURES = {  # name -> eval.py invert options
     "assignment": ["--loss", "mse", "--optimizer", "sgd", "--lr", "0.01", "--momentum", "0.9",
                    "--steps", "100"],
     "report": ["--loss", "sse", "--optimizer", "sgd", "--lr", "0.01", "--momentum", "0.9",
                "--steps", "100"],
-    "recommended": ["--loss", "mse", "--optimizer", "adam", "--lr", "0.05", "--steps", "300",
+    "recommended": ["--loss", "mse", "--optimizer", "adam", "--lr", "0.1", "--steps", "300",
                     "--restarts", "8"],
 }
 
@@ -91,20 +92,25 @@ def swd_curves(runs: Dict[str, str], seed: int = 0) -> Dict[str, dict]:
     held = np.asarray(to_float(ctx.dataset.test["image"]))
     train = np.asarray(to_float(ctx.dataset.train["image"]))
     n = len(held)
+    has_ema = ctx.family.raw_state(ctx.restore(ctx.steps()[-1]).model) is not None
     curve = {"step": [], "minutes": [], "swd_ema": [], "swd_raw": []}
     for step in ctx.steps():
       if step not in minutes:
         continue  # step 0 (written before training) and checkpoints without a time
       model = ctx.restore(step).model
-      raw = ctx.family.raw_state(model)
-      key = jax.random.PRNGKey(seed)
+      states = {"swd_ema": model, "swd_raw": ctx.family.raw_state(model)} if has_ema else {
+          "swd_ema": model}
       curve["step"].append(step)
       curve["minutes"].append(minutes[step])
-      curve["swd_ema"].append(swd(ctx.family.sample(model, key, n), held)["swd"])
-      curve["swd_raw"].append(swd(ctx.family.sample(raw if raw is not None else model, key, n),
-                                  held)["swd"])
-      print(f"{name} step {step} ({minutes[step]:.1f} min): SWD EMA {curve['swd_ema'][-1]:.1f}, "
-            f"raw {curve['swd_raw'][-1]:.1f}", flush=True)
+      for k, state in states.items():  # The mean over DRAWS sets of n samples.
+        curve[k].append(float(np.mean([
+            swd(ctx.family.sample(state, jax.random.PRNGKey(seed + d), n), held)["swd"]
+            for d in range(DRAWS)])))
+      print(f"{name} step {step} ({minutes[step]:.1f} min): SWD "
+            + ", ".join(f"{k} {v[-1]:.1f}" for k, v in curve.items() if k.startswith("swd") and v),
+            flush=True)
+    if not has_ema:
+      del curve["swd_raw"]
     floor = [swd(train[i:i + n], held)["swd"] for i in range(0, len(train) - n + 1, n)]
     out[name] = {**curve, "floor": float(np.mean(floor)), "floor_chunks": floor,
                  "num_heldout": n, "image_size": int(held.shape[1])}
@@ -118,8 +124,11 @@ def plot_curves(curves: Dict[str, dict], path: str) -> str:
   floors = {}
   for i, (name, c) in enumerate(curves.items()):
     color = f"C{i}"
-    ax.plot(c["minutes"], c["swd_ema"], "-o", ms=3, color=color, label=f"{name} (EMA)")
-    ax.plot(c["minutes"], c["swd_raw"], "--", color=color, alpha=0.7, label=f"{name} (raw)")
+    if "swd_raw" in c:
+      ax.plot(c["minutes"], c["swd_ema"], "-o", ms=3, color=color, label=f"{name} (EMA)")
+      ax.plot(c["minutes"], c["swd_raw"], "--", color=color, alpha=0.7, label=f"{name} (raw)")
+    else:
+      ax.plot(c["minutes"], c["swd_ema"], "-o", ms=3, color=color, label=name)
     floors.setdefault(c["image_size"], c["floor"])
   for size, floor in floors.items():
     ax.axhline(floor, color="k", lw=0.8, ls=":")
@@ -143,7 +152,7 @@ def run_figures(name: str, workdir: str, out_dir: str) -> None:
   latest = RunContext(workdir).steps()[-1]
   copy(os.path.join(workdir, "samples", f"step_{latest:08d}.png"), out_dir,
        f"cake_{name}_samples.png")
-  strip = [p for p in eval_py("evolution", "--workdir", workdir, "--strip", "8")
+  strip = [p for p in eval_py("evolution", "--workdir", workdir, "--strip", "8", "--rows", "8")
            if p.endswith("evolution_strip.png")][0]
   copy(strip, out_dir, f"cake_{name}_evolution.png")
   copy(eval_py("loss-curves", "--workdir", workdir)[0], out_dir, f"cake_{name}_loss_curves.png")
@@ -218,9 +227,9 @@ def main():
     print(markdown_inversion_table(results["inversion"]))
   for name, c in results.get("curves", {}).items():
     best = int(np.argmin(c["swd_ema"]))
-    print(f"{name}: floor {c['floor']:.1f}; last {c['swd_ema'][-1]:.1f} (EMA) / "
-          f"{c['swd_raw'][-1]:.1f} (raw) at {c['minutes'][-1]:.1f} min; best EMA "
-          f"{c['swd_ema'][best]:.1f} at {c['minutes'][best]:.1f} min")
+    raw = f" / {c['swd_raw'][-1]:.1f} (raw)" if "swd_raw" in c else ""
+    print(f"{name}: floor {c['floor']:.1f}; last {c['swd_ema'][-1]:.1f}{raw} at "
+          f"{c['minutes'][-1]:.1f} min; best {c['swd_ema'][best]:.1f} at {c['minutes'][best]:.1f} min")
 
 
 if __name__ == "__main__":

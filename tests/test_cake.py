@@ -218,11 +218,12 @@ def test_cake_smoke_trains_from_the_cli_and_draws_its_plots(tmp_path):
   keys = {"swd_64", "swd_32", "swd_16", "swd", "precision_randcnn", "recall_randcnn",
           "density_randcnn", "coverage_randcnn"}
   assert set(result["real_train_vs_reference"]) == keys
-  # The floor: as many training photos as the reference holds (12) vs the reference photos.
-  as_float = lambda d: np.asarray(data.to_float(folder.load_folder(
-      str(d), 64, "crop", str(tmp_path / "cache"))["image"][:12]))
-  assert result["real_train_vs_reference"] == pytest.approx(
-      scores.image_set_scores(as_float(photos), as_float(ref)))
+  # The floor: as many training photos as samples are drawn (at least FOLDER_MIN_SAMPLES,
+  # fewer when the folder holds fewer) vs the reference's 12 photos.
+  as_float = lambda d, n: np.asarray(data.to_float(folder.load_folder(
+      str(d), 64, "crop", str(tmp_path / "cache"))["image"][:n]))
+  assert result["real_train_vs_reference"] == pytest.approx(scores.image_set_scores(
+      as_float(photos, max(12, scores.FOLDER_MIN_SAMPLES)), as_float(ref, 12)))
   assert [r["step"] for r in result["scores"]] == [6]
   assert set(result["scores"][0]) == keys | {"step"}
   with pytest.raises(UserError, match="no such folder"):

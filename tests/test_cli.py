@@ -64,3 +64,11 @@ def test_out_of_device_memory_is_one_line_with_what_to_do():
   message, code = cli.describe(info.value)
   assert code == 2 and "\n" not in message
   assert message.startswith("out of device memory") and "train.batch_size" in message
+
+
+def test_evolution_rows_are_evenly_spaced_from_first_to_last_checkpoint():
+  from gm.commands.generic import evenly_spaced  # pylint: disable=g-import-not-at-top
+  steps = list(range(0, 3100, 100))  # 31 checkpoints
+  assert evenly_spaced(steps, 4) == [0, 1000, 2000, 3000]
+  assert evenly_spaced(steps, 0) == steps and evenly_spaced(steps[:3], 5) == steps[:3]
+  assert evenly_spaced(steps, 1) == [3000]

@@ -8,7 +8,7 @@ says so). Faults that need a run share one tiny MLP-GAN run (trained once per mo
 and work on a copy of it.
 
 Each test adds a row to FAULTS; `test_readme_fault_table` renders them as the table in
-README.md between `<!-- faults:begin -->` and `<!-- faults:end -->` and checks it is
+docs/faults.md between `<!-- faults:begin -->` and `<!-- faults:end -->` and checks it is
 up to date (`GM_UPDATE_FAULT_TABLE=1 python -m pytest -q tests/test_faults.py`
 writes it).
 """
@@ -30,7 +30,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-README = os.path.join(ROOT, "README.md")
+FAULT_DOC = os.path.join(ROOT, "docs", "faults.md")  # Where the table lives.
 BEGIN, END = "<!-- faults:begin -->", "<!-- faults:end -->"
 
 # Makes a run tiny; left out of the commands shown in the table.
@@ -42,7 +42,7 @@ GAN_RUN = ("--config.model.noise_dim=4", "--config.train.num_epochs=1")  # The s
 CAKE = ("--config", "configs/dcgan_cake.py:smoke")
 HIDDEN = set(TINY) | set(GAN_RUN)
 
-FAULTS = {}  # test id -> row of the README table
+FAULTS = {}  # test id -> row of the fault table
 ORDER = []   # test ids in the order of the table
 
 
@@ -487,7 +487,7 @@ def _under(snap, prefix):
 
 def _stable(says):
   """A message with the parts that depend on Orbax's file layout (which array lies where, byte
-  offsets) replaced by placeholders, so the README table does not change from run to run."""
+  offsets) replaced by placeholders, so the fault table does not change from run to run."""
   says = re.sub(r"digest mismatch in \.\S+?( and \d+ more)? \(", "digest mismatch in <array> (", says)
   says = re.sub(r"a file of array \S+ is", "a file of array <array> is", says)
   return re.sub(r"\[\d+, \d+\)", "[<from>, <to>)", says)
@@ -671,7 +671,7 @@ def test_checkpoint_written_before_digests(run):
          "eval.py", args, r.returncode, says, "yes (the samples are drawn)", {run: "<run>"})
 
 
-# --- the README table -------------------------------------------------------------------------
+# --- the fault table -------------------------------------------------------------------------
 
 def cell(text, kind="md"):
   """One table cell. `|` is escaped in every kind (GitHub needs \\| inside `code` too).
@@ -702,14 +702,14 @@ def test_readme_fault_table():
     pytest.skip(f"the table needs every fault test to pass in this process (under xdist, run "
                 f"with --dist loadfile); missing: {', '.join(missing)}")
   table = render_table([FAULTS[t] for t in ORDER])
-  text = open(README).read()
-  assert text.count(BEGIN) == 1 and text.count(END) == 1, "README.md needs the fault markers"
+  text = open(FAULT_DOC).read()
+  assert text.count(BEGIN) == 1 and text.count(END) == 1, "docs/faults.md needs the fault markers"
   head, rest = text.split(BEGIN)
   _, tail = rest.split(END)
   if os.environ.get("GM_UPDATE_FAULT_TABLE") == "1":
-    with open(README, "w") as f:
+    with open(FAULT_DOC, "w") as f:
       f.write(f"{head}{BEGIN}\n{table}\n{END}{tail}")
     return
   assert rest.split(END)[0].strip() == table, (
-      "README.md's fault table is out of date: GM_UPDATE_FAULT_TABLE=1 python -m pytest -q "
+      "docs/faults.md's fault table is out of date: GM_UPDATE_FAULT_TABLE=1 python -m pytest -q "
       "tests/test_faults.py")

@@ -276,6 +276,9 @@ def test_conditional_gan_trains_scores_and_draws_its_plots(tmp_path, judge_dir, 
   from PIL import Image  # pylint: disable=g-import-not-at-top
   strip = Image.open(os.path.join(wd, "eval", "evolution_strip.png"))
   assert 5 * 56 <= strip.width < 6 * 56 and 2 * 56 <= strip.height < 3 * 56
+  run(parser().parse_args(["evolution", "--workdir", wd, "--strip", "5", "--rows", "1"]))
+  strip = Image.open(os.path.join(wd, "eval", "evolution_strip.png"))
+  assert 56 <= strip.height < 2 * 56  # One checkpoint's row: the last.
   assert all(0.0 <= r["label_accuracy"] <= 1.0 and r["frechet"] > 0 for r in history["scores"])
 
 

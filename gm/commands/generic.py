@@ -56,11 +56,21 @@ def loss_curves(ctx, args):
   return [plots.curves(records, keys, path, title=f"{ctx.config.family}: {ctx.workdir}")]
 
 
+def evenly_spaced(steps, num: int):
+  """`num` of `steps` at evenly spaced positions, first and last included (all if num <= 0)."""
+  if num <= 0 or num >= len(steps):
+    return list(steps)
+  return [steps[round(i * (len(steps) - 1) / (num - 1))] for i in range(num)] if num > 1 else [steps[-1]]
+
+
 @command("evolution", "the per-checkpoint sample grids as an animated GIF (and with --strip N, "
          "one PNG row of the first N fixed-noise samples per checkpoint)",
          args=lambda p: (p.add_argument("--ms", type=int, default=400, help="ms per frame"),
                          p.add_argument("--strip", type=int, default=0,
-                                        help="also evolution_strip.png with N samples per row")))
+                                        help="also evolution_strip.png with N samples per row"),
+                         p.add_argument("--rows", type=int, default=0,
+                                        help="strip: this many checkpoints, evenly spaced from the "
+                                        "first to the last (default: all)")))
 def evolution(ctx, args):
   frames = sorted(glob.glob(os.path.join(ctx.workdir, "samples", "step_*.png")))
   if not frames:
@@ -75,7 +85,7 @@ def evolution(ctx, args):
                       "aside and draws the same inputs again from the seed), or restore it from "
                       "a copy") from None
     draw = backend.jit(ctx.family.monitor_images)
-    steps = ctx.steps()
+    steps = evenly_spaced(ctx.steps(), args.rows)
     rows = [np.asarray(draw(ctx.model_at(step), inputs)) for step in steps]
     paths.append(plots.save_grid(np.concatenate(rows), os.path.join(ctx.out_dir, "evolution_strip.png"),
                                  cols=len(rows[0]), title=f"rows: steps {', '.join(map(str, steps))}",
