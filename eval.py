@@ -41,6 +41,9 @@ def parser() -> argparse.ArgumentParser:
       sp.add_argument("--workdir", required=True)
       sp.add_argument("--step", default="latest",
                       help="checkpoint step, 'latest' or 'best' (by the logged quality number)")
+      sp.add_argument("--raw", action="store_true",
+                      help="GAN runs with generator EMA (train.ema_decay > 0): use the trained "
+                      "weights, not their moving average (the default)")
     sp.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     if cmd:
       cmd.add_args(sp)
@@ -58,12 +61,12 @@ def run(args) -> None:
     _run_one(RunContext.from_config(config_utils.load_file(args.config, args.set), args.out),
              args.command, args)
     return
-  ctx = RunContext(args.workdir, args.step)
+  ctx = RunContext(args.workdir, args.step, args.raw)
   if args.command == "all":
     names = [n for n in ALL.get(ctx.config.family, ["loss-curves", "evolution"])
              if COMMANDS.get(n).applies(ctx)]
-    defaults = {n: parser().parse_args([n, "--workdir", args.workdir, "--step", args.step])
-                for n in names}
+    defaults = {n: parser().parse_args([n, "--workdir", args.workdir, "--step", args.step]
+                                       + (["--raw"] if args.raw else [])) for n in names}
     for n in names:
       _run_one(ctx, n, defaults[n])
   else:

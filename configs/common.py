@@ -86,6 +86,8 @@ def gan() -> ml_collections.ConfigDict:
   c.train.batch_size = 128
   c.train.d_steps = 1              # discriminator updates per generator update
   c.train.d_bn_in_g_step = "batch"  # D's batch norm in the G update: batch | running (Keras)
+  c.train.d_batches = "joint"      # D's step: real and fake as one batch (joint) or two (separate)
+  c.train.ema_decay = 0.0          # > 0: keep an EMA of G's params; samples and scores use it
   c.train.num_devices = 0          # devices of the data-parallel mesh (0 = all)
   c.health = ml_collections.ConfigDict()  # Logged warnings (training goes on).
   c.health.d_win_epochs = 5        # D "wins" this many epochs in a row ->

@@ -30,6 +30,9 @@ def get_config(arg=None):
   c.data.resize = "crop"           # crop (center square) | pad
   c.data.cache_dir = ""            # Decoded-array cache ('' = ~/.cache/gm/image_folder).
   c.data.tfds_label = 14           # Food-101's carrot_cake.
+  c.data.holdout = 0.0             # Photos held out of training, scores use them: a fraction
+                                   # (0.15) or a count (128); 0 = none, test = the training set.
+  c.data.holdout_seed = 0          # Which photos: a permutation from this seed.
   c.model.generator = "dcgan_cake"
   c.model.discriminator = "dcgan_cake"
   c.model.generator_kwargs = {"width": 1.0}

@@ -16,6 +16,14 @@ RESUMABLE_KEYS = ("train.num_epochs", "train.checkpoint_every", "train.eval_ever
                   "model.compute_dtype")  # Parameters and optimizer states stay float32.
 # Groups that only decide what is measured and logged, never the training trajectory.
 RESUMABLE_GROUPS = ("eval.", "health.")
+# Keys added after runs were written, with the value that reproduces what those runs did: a
+# run whose config.json lacks one resumes under a config that has this value.
+ADDED_KEYS = {
+    "train.ema_decay": 0.0,        # GANs: no generator EMA.
+    "train.d_batches": "joint",    # GANs: real and fake through D as one batch.
+    "data.holdout": 0,             # Image folders: no held-out photos (test = train).
+    "data.holdout_seed": 0,
+}
 
 
 def parse_arg(arg: str, **defaults) -> ml_collections.ConfigDict:
@@ -60,7 +68,8 @@ def differences(old: Dict[str, Any], new: Dict[str, Any]) -> List[str]:
   a, b = flatten(old), flatten(new)
   keys = sorted(set(a) | set(b))
   return [k for k in keys if a.get(k) != b.get(k) and k not in RESUMABLE_KEYS
-          and not k.startswith(RESUMABLE_GROUPS)]
+          and not k.startswith(RESUMABLE_GROUPS)
+          and not (k not in a and k in ADDED_KEYS and b[k] == ADDED_KEYS[k])]
 
 
 def load_file(spec: str, overrides: Sequence[str] = ()) -> ml_collections.ConfigDict:

@@ -32,7 +32,7 @@ import ml_collections
 import numpy as np
 
 from gm import (backend, checkpoint, config_utils, data as gm_data, distributed, families, faults,
-                fileio, metrics, optim, plots, sharding)
+                fileio, integrity, metrics, optim, plots, sharding)
 from gm.errors import UserError
 
 log = logging.getLogger("gm")
@@ -215,9 +215,8 @@ def _check_checkpoint_fits(config, workdir: str, dataset) -> None:
   """A UserError if the run's latest checkpoint does not restore into `config`'s model."""
   ckpt = checkpoint.Checkpointer(workdir, create=False)
   try:
-    step = ckpt.latest_step()
-    if step is not None:
-      ckpt.restore(step, build(config, dataset)[1])
+    if ckpt.latest_step() is not None:  # The one training would resume from (nothing is moved).
+      ckpt.restore_newest_intact(build(config, dataset)[1], move_damaged=False)
   finally:
     ckpt.close()
 
@@ -233,9 +232,12 @@ def _write_lines(path: str, lines: List[str]) -> None:
 
 
 class MetricWriter:
-  """metrics.jsonl (one object per logged epoch) plus TensorBoard scalars.
+  """metrics.jsonl (one object per logged epoch) plus TensorBoard scalars and images.
 
-  With `enabled=False` (processes other than 0 of a multi-host run) it writes nothing.
+  Every numeric value of a record (train/, test/, judge/, quality/, time/) becomes
+  a TensorBoard scalar; `image` adds the per-checkpoint grids. With
+  `tensorboard=False` no event files are written. With `enabled=False`
+  (processes other than 0 of a multi-host run) it writes nothing.
   """
 
   def __init__(self, workdir: str, tensorboard: bool = True, enabled: bool = True):
@@ -260,6 +262,12 @@ class MetricWriter:
       for k, v in record.items():
         if isinstance(v, (int, float)) and k not in ("epoch", "step"):
           self.tb.add_scalar(k, v, step)
+      self.tb.flush()
+
+  def image(self, tag: str, image: np.ndarray, step: int) -> None:
+    """A uint8 image [H, W, 3] as a TensorBoard image at `step` (nothing without TensorBoard)."""
+    if self.tb:
+      self.tb.add_image(tag, np.asarray(image, np.uint8), step, dataformats="HWC")
       self.tb.flush()
 
   def close(self):
@@ -294,15 +302,35 @@ class MetricWriter:
 
 def load_monitor_inputs(family, workdir: str, key: jax.Array, test,
                         write: bool = True) -> Dict[str, np.ndarray]:
-  """Fixed monitoring inputs, drawn once per run and saved as monitor.npz (if `write`)."""
+  """Fixed monitoring inputs, drawn once per run and saved as monitor.npz (if `write`).
+
+  A damaged monitor.npz (zip CRC-32 or structure) is moved to monitor.npz.damaged
+  and drawn again: the draw is a function of the seed, so the new file holds the
+  same arrays.
+  """
   path = os.path.join(workdir, "monitor.npz")
   if os.path.exists(path):
-    with np.load(path) as f:
-      return dict(f)
+    try:
+      return integrity.read_npz(path)
+    except ValueError as e:
+      if write:
+        aside = _free_name(path + ".damaged")
+        os.rename(path, aside)
+        log.warning("%s is damaged (%s); moved it to %s and drew the same inputs again from the "
+                    "seed", path, e, aside)
   inputs = jax.device_get(family.monitor_inputs(key, test))
   if write:
     fileio.write_atomic(path, lambda tmp: np.savez(tmp, **inputs), suffix=".npz")
   return dict(inputs)
+
+
+def _free_name(path: str) -> str:
+  """`path`, or `path.2`, `path.3`, ...: the first that does not exist (nothing is overwritten)."""
+  name, n = path, 1
+  while os.path.lexists(name):
+    n += 1
+    name = f"{path}.{n}"
+  return name
 
 
 def build(config: ml_collections.ConfigDict, dataset: gm_data.Dataset):
@@ -435,8 +463,10 @@ def _train(config, workdir, dataset, mesh, per_step) -> RunState:
     family, run, monitor_key = build(optim.scale_learning_rates(config, progress["lr_scale"])
                                      if progress["lr_scale"] != 1.0 else config, dataset)
     epoch = 0
-    if ckpt.latest_step() is not None:
-      run, meta = ckpt.restore(ckpt.latest_step(), run)
+    # The newest checkpoint that verifies; damaged newer ones are moved aside (process 0).
+    found = ckpt.restore_newest_intact(run, move_damaged=primary)
+    if found is not None:
+      _, run, meta = found
       epoch = meta["epoch"]
       if adopt_meta and meta.get("lr_scale", 1.0) != progress["lr_scale"]:  # A rolled-back run.
         progress.update(lr_scale=meta["lr_scale"], rollbacks=meta.get("rollbacks", 0))
@@ -445,6 +475,9 @@ def _train(config, workdir, dataset, mesh, per_step) -> RunState:
       log.info("%s from step %d (epoch %d)%s", "resuming" if adopt_meta else "restarting",
                int(run.step), epoch,
                f"; {moved} later metrics lines moved to metrics.dropped.jsonl" if moved else "")
+    elif writer.truncate_after(0):  # Every checkpoint was damaged: the run starts over.
+      log.info("no intact checkpoint: starting from step 0; the earlier metrics lines moved to "
+               "metrics.dropped.jsonl")
     return family, sharding.replicate(run, mesh), monitor_key, epoch
 
   family, run, monitor_key, start_epoch = start()
@@ -468,9 +501,20 @@ def _train(config, workdir, dataset, mesh, per_step) -> RunState:
   def save(epoch: int):
     step = int(run.step)
     grid = np.asarray(grid_fn(run.model, monitor))
+    # More TensorBoard images (VAE: reconstructions), computed on every process as the grid.
+    extra = ({tag: np.asarray(v) for tag, v in
+              family.tensorboard_images(run.model, dataset.test).items()}
+             if tc.get("tensorboard", True) else {})
     if primary:
       plots.save_grid(grid, os.path.join(workdir, "samples", f"step_{step:08d}.png"),
                       cols=family.grid_columns, title=f"epoch {epoch}, step {step}")
+      # The same grid in TensorBoard (samples; the AE's: test images and reconstructions),
+      # small images upscaled to about 64 px.
+      writer.image("samples", np.asarray(plots.grid_image(
+          grid, family.grid_columns, scale=max(1, 64 // grid.shape[1]))), step)
+      for tag, images in extra.items():
+        writer.image(tag, np.asarray(plots.grid_image(
+            images, 8, scale=max(1, 64 // images.shape[1]))), step)
     ckpt.save(step, run, {"epoch": epoch, "step": step, "data": info, **progress})
 
   if start_epoch == 0 and ckpt.latest_step() is None:
@@ -495,9 +539,13 @@ def _train(config, workdir, dataset, mesh, per_step) -> RunState:
         record.update({f"test/{k}": v for k, v in
                        evaluate(run.model, jax.random.fold_in(eval_key, epoch)).items()})
       if not bad and judge_every and (epoch % judge_every == 0 or epoch == tc.num_epochs):
-        scores = family.judge_metrics(run.model, judge, jax.random.fold_in(judge_key, epoch),
-                                      dataset.test)
+        key = jax.random.fold_in(judge_key, epoch)
+        scores = family.judge_metrics(run.model, judge, key, dataset.test)
         record.update({f"{family.score_prefix}/{k}": v for k, v in scores.items()})
+        raw = family.raw_state(run.model)  # With a parameter EMA: the trained weights too.
+        if raw is not None:
+          scores = family.judge_metrics(raw, judge, key, dataset.test)
+          record.update({f"{family.score_prefix}_raw/{k}": v for k, v in scores.items()})
       bad = bad or _nonfinite(record)
       if bad:
         last = ckpt.latest_step()
@@ -524,6 +572,7 @@ def _train(config, workdir, dataset, mesh, per_step) -> RunState:
         record["train/lr_scale"] = progress["lr_scale"]
       # Everything since the loop began: epochs, evaluations, judge scores, earlier checkpoints.
       record["time/session_s"] = time.perf_counter() - t_session
+      record["time/process_s"] = process_seconds()  # From process start: imports, data, compiles.
       writer.write(int(run.step), record)
       history.append(record)
       for warning in family.health_warnings(history):
@@ -576,6 +625,22 @@ class GracefulStop:
   def restore(self):
     for sig, handler in self._old.items():
       signal.signal(sig, handler)
+
+
+def process_seconds() -> float:
+  """Wall-clock seconds since this process started (Linux: /proc; elsewhere since gm.loop's
+  import)."""
+  try:
+    with open("/proc/self/stat") as f:
+      start_ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+    with open("/proc/uptime") as f:
+      uptime = float(f.read().split()[0])
+    return uptime - start_ticks / os.sysconf("SC_CLK_TCK")
+  except (OSError, ValueError, IndexError):
+    return time.perf_counter() - _IMPORTED
+
+
+_IMPORTED = time.perf_counter()
 
 
 def _nonfinite(record: Dict[str, Any], model: Any = None) -> List[str]:

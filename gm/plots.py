@@ -97,8 +97,11 @@ def image_grid_axes(images: np.ndarray, path: str, extent, title: str = "") -> s
 
 
 def curves(records: List[Dict], keys: Sequence[str], path: str, x: str = "epoch",
-           title: str = "") -> str:
-  """Line plot of metric `keys` against `x` from metrics.jsonl records."""
+           title: str = "", hlines: Optional[Dict[str, float]] = None) -> str:
+  """Line plot of metric `keys` against `x` from metrics.jsonl records.
+
+  `hlines`: per key, a reference value drawn as a dashed line (e.g. real vs real).
+  """
   cols = min(4, len(keys))
   rows = -(-len(keys) // cols)
   fig, axes = plt.subplots(rows, cols, figsize=(4.5 * cols, 3.2 * rows), squeeze=False)
@@ -108,6 +111,8 @@ def curves(records: List[Dict], keys: Sequence[str], path: str, x: str = "epoch"
     pts = [(r[x], r[key]) for r in records if key in r and x in r]
     if pts:
       ax.plot(*zip(*pts), marker=".")
+    if hlines and key in hlines:
+      ax.axhline(hlines[key], color="0.5", ls="--", lw=1)
     ax.set_title(key)
     ax.set_xlabel(x)
     ax.grid(alpha=0.3)
@@ -119,6 +124,9 @@ class _NoBar:
   def update(self, n=1):
     pass
 
+  def write(self, text):
+    print(text)
+
   def set_postfix(self, *a, **k):
     pass
 
@@ -126,12 +134,12 @@ class _NoBar:
     pass
 
 
-def progress(total: int, initial: int = 0, enabled: bool = True):
-  """A tqdm progress bar with ETA (or a silent stand-in)."""
+def progress(total: int, initial: int = 0, enabled: bool = True, unit: str = "step"):
+  """A tqdm progress bar with ETA (or a silent stand-in); `write(text)` prints past it."""
   if not enabled:
     return _NoBar()
   from tqdm import tqdm  # pylint: disable=g-import-not-at-top
-  return tqdm(total=total, initial=initial, unit="step", dynamic_ncols=True, smoothing=0.1,
+  return tqdm(total=total, initial=initial, unit=unit, dynamic_ncols=True, smoothing=0.1,
               mininterval=1.0)
 
 

@@ -47,3 +47,27 @@ def judge_dir(tmp_path_factory):
   wd = str(tmp_path_factory.mktemp("judge") / "run")
   loop.train_and_evaluate(c, wd)
   return wd
+
+
+def read_tensorboard(logdir: str):
+  """{tag: [(step, kind)]} of every summary in the event files under `logdir`.
+
+  Reads the TFRecord framing directly (length, its CRC, the Event proto, its
+  CRC) with tensorboardX's protos, so the tests need no TensorBoard install.
+  `kind` is the summary's value field: 'simple_value' for scalars, 'image'.
+  """
+  import glob  # pylint: disable=g-import-not-at-top
+  import struct  # pylint: disable=g-import-not-at-top
+  from tensorboardX.proto import event_pb2  # pylint: disable=g-import-not-at-top
+  out = {}
+  for path in sorted(glob.glob(os.path.join(logdir, "events.out.tfevents.*"))):
+    with open(path, "rb") as f:
+      data = f.read()
+    pos = 0
+    while pos + 12 <= len(data):
+      (length,) = struct.unpack("<Q", data[pos:pos + 8])
+      event = event_pb2.Event.FromString(data[pos + 12:pos + 12 + length])
+      pos += 12 + length + 4
+      for value in event.summary.value:
+        out.setdefault(value.tag, []).append((event.step, value.WhichOneof("value")))
+  return out

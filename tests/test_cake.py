@@ -17,7 +17,7 @@ from gm import data, families, loop
 from gm.data import augment as A
 from gm.data import folder
 from gm.errors import UserError
-from gm.metrics import swd as S
+from gm.metrics import scores, swd as S
 from gm.models import gan as M
 
 
@@ -205,6 +205,28 @@ def test_cake_smoke_trains_from_the_cli_and_draws_its_plots(tmp_path):
   assert sorted(os.listdir(wd / "eval")) == sorted([
       "samples_step6.png", "loss_curves.png", "evolution.gif", "gan_score_step6.json",
       "data_grid.png"])
+  assert not (wd / "tensorboard").exists()  # train.tensorboard=False: no event files.
+  # Scores against another folder, decoded at the run's 64x64 crop, beside the training photos'.
+  ref = tmp_path / "other photos"
+  ref.mkdir()
+  for i in range(12):
+    Image.fromarray(rng.integers(0, 256, (120, 90, 3), dtype=np.uint8)).save(ref / f"{i}.png")
+  from eval import parser, run  # pylint: disable=g-import-not-at-top
+  run(parser().parse_args(["gan-score", "--workdir", str(wd), "--reference", str(ref)]))
+  result = json.load(open(wd / "eval" / "gan_score_vs_other_photos_step6.json"))
+  assert result["reference"] == str(ref) and result["num_samples"] == 12
+  keys = {"swd_64", "swd_32", "swd_16", "swd", "precision_randcnn", "recall_randcnn",
+          "density_randcnn", "coverage_randcnn"}
+  assert set(result["real_train_vs_reference"]) == keys
+  # The floor: as many training photos as the reference holds (12) vs the reference photos.
+  as_float = lambda d: np.asarray(data.to_float(folder.load_folder(
+      str(d), 64, "crop", str(tmp_path / "cache"))["image"][:12]))
+  assert result["real_train_vs_reference"] == pytest.approx(
+      scores.image_set_scores(as_float(photos), as_float(ref)))
+  assert [r["step"] for r in result["scores"]] == [6]
+  assert set(result["scores"][0]) == keys | {"step"}
+  with pytest.raises(UserError, match="no such folder"):
+    run(parser().parse_args(["gan-score", "--workdir", str(wd), "--reference", str(ref / "x")]))
   # Too few photos for one batch: a one-line error, and the run directory is untouched.
   small = subprocess.run(cmd[:-2] + ["--config.data.num_train=5"] + cmd[-2:],
                          capture_output=True, text=True, timeout=600, cwd=ROOT)

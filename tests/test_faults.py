@@ -450,6 +450,227 @@ def test_disk_full_while_saving_a_checkpoint(run):
          {run: "<run>"})
 
 
+# --- damaged checkpoints and run files -------------------------------------------------------
+# Damage done after a checkpoint was written (a disk error, a partial copy, a sync tool).
+# eval.py names it and the intact steps; train.py resumes from the newest checkpoint that
+# verifies, moves damaged ones to checkpoints.damaged/ (never deletes) and redoes the epochs.
+
+ORDER += ["ckpt_flip_eval", "ckpt_flip_train", "ckpt_truncated", "ckpt_deleted", "ckpt_metadata",
+          "ckpt_meta_item", "ckpt_empty_dir", "monitor_damaged", "other_arch_copy",
+          "read_only_verify", "ckpt_legacy"]
+
+
+@pytest.fixture(scope="module")
+def other_run(tmp_path_factory):
+  """A run of another architecture (noise_dim 8): only its checkpoint 0."""
+  wd = str(tmp_path_factory.mktemp("other") / "run")
+  r = gm("train.py", *GAN, "--workdir", wd, *GAN_RUN, *TINY, "--config.model.noise_dim=8",
+         "--config.train.num_epochs=0")
+  assert r.returncode == 0, r.stderr[-3000:]
+  return wd
+
+
+def _digests(workdir, step):
+  with open(os.path.join(workdir, "checkpoints", str(step), "meta", "metadata")) as f:
+    return json.load(f)["integrity"]["arrays"]
+
+
+def _records(workdir):
+  with open(os.path.join(workdir, "metrics.jsonl")) as f:
+    return [{k: v for k, v in json.loads(l).items() if not k.startswith("time/")} for l in f]
+
+
+def _under(snap, prefix):
+  return {rel[len(prefix):]: v for rel, v in snap.items()
+          if rel.startswith(prefix) and rel != prefix}
+
+
+def _stable(says):
+  """A message with the parts that depend on Orbax's file layout (which array lies where, byte
+  offsets) replaced by placeholders, so the README table does not change from run to run."""
+  says = re.sub(r"digest mismatch in \.\S+?( and \d+ more)? \(", "digest mismatch in <array> (", says)
+  says = re.sub(r"a file of array \S+ is", "a file of array <array> is", says)
+  return re.sub(r"\[\d+, \d+\)", "[<from>, <to>)", says)
+
+
+def _warning(r, needle):
+  lines = [l for l in r.stderr.splitlines() if needle in l]
+  assert len(lines) == 1, r.stderr[-3000:]
+  return "warning: " + log_message(lines[0])
+
+
+@pytest.mark.parametrize("test_id,kind,args,needles", [
+    ("ckpt_flip_eval", "flip", ("samples",), ("is damaged: digest mismatch in .model.",
+                                              "(its bytes changed since they were written)")),
+    ("ckpt_truncated", "truncate", ("verify",), ("1 of 5 damaged in <run>: checkpoint 1;",)),
+    ("ckpt_metadata", "metadata", ("samples",), ("is damaged: unreadable metadata: "
+                                                 "state/_METADATA is not valid JSON",)),
+    ("ckpt_meta_item", "meta_item", ("samples", "--step", "1"),
+     ("is damaged: digest mismatch in meta/metadata",)),
+], ids=["flip", "truncate", "metadata", "meta_item"])
+def test_eval_of_a_damaged_checkpoint(run, test_id, kind, args, needles):
+  """A one-line error naming the checkpoint and the damage, with the intact steps."""
+  from gm import faults  # pylint: disable=g-import-not-at-top  (no JAX)
+  faults.corrupt(os.path.join(run, "checkpoints", "1"), kind)
+  before = snapshot(run)
+  args = (args[0], "--workdir", run, *args[1:])
+  r = gm("eval.py", *args)
+  needles = [n.replace("<run>", run) for n in needles]
+  if args[0] == "verify":  # The table on stdout names the damage; the last line sums up.
+    table = r.stdout.splitlines()
+    assert [l.split()[:3] for l in table[1:3]] == [["checkpoint", "0", "intact"],
+                                                    ["checkpoint", "1", "DAMAGED"]], r.stdout
+    assert "is truncated (OUT_OF_RANGE: Requested byte range" in table[2], r.stdout
+    assert all(l.split()[1] == "intact" for l in table[3:]), r.stdout
+  else:
+    needles += [f"checkpoint 1 in {run}/checkpoints", "; intact: 0; pass one with --step"]
+  says = check_error(r, 2, *needles)
+  assert not changes(run, before, snapshot(run))
+  what = {"flip": "64 bytes flipped in the middle of the largest array file of the latest "
+                  "checkpoint",
+          "truncate": "the largest array file of the latest checkpoint truncated to 1,000 bytes "
+                      "(`eval.py verify`)",
+          "metadata": "damaged checkpoint metadata (16 zero bytes in `state/_METADATA`)",
+          "meta_item": "damaged `meta` item (a digit of the epoch changed; the JSON still "
+                       "parses)"}[kind]
+  record(test_id, what, "eval.py", args, r.returncode, _stable(says), "yes", {run: "<run>"})
+
+
+@pytest.mark.parametrize("test_id,kind", [("ckpt_flip_train", "flip"), ("ckpt_deleted", "delete")],
+                         ids=["flip", "delete"])
+def test_resume_routes_around_a_damaged_checkpoint(run, base_run, test_id, kind):
+  """Resumes from checkpoint 0, redoes epoch 1 bit for bit; the damaged one is kept aside."""
+  from gm import faults  # pylint: disable=g-import-not-at-top
+  faults.corrupt(os.path.join(run, "checkpoints", "1"), kind)
+  before = snapshot(run)
+  args = (*GAN, "--workdir", run, *GAN_RUN, *TINY)
+  r = gm("train.py", *args)
+  assert r.returncode == 0, r.stderr[-3000:]
+  says = _warning(r, "is damaged")
+  assert f"checkpoint 1 in {run}/checkpoints is damaged: " in says
+  assert f"; moved it to {run}/checkpoints.damaged/1" in says
+  after = snapshot(run)
+  # The damaged checkpoint, byte for byte (and mtime), where the warning says.
+  assert _under(after, "checkpoints.damaged/1/") == _under(before, "checkpoints/1/")
+  # Epoch 1 redone: the same arrays (sha256 of each), the same metrics line.
+  assert _digests(run, 1) == _digests(base_run, 1)
+  assert _records(run) == _records(base_run)
+  with open(os.path.join(run, "metrics.dropped.jsonl")) as f:
+    assert [json.loads(l)["step"] for l in f] == [1]
+  rest = changes(run, {k: v for k, v in before.items() if not k.startswith("checkpoints/1/")},
+                 {k: v for k, v in after.items() if not k.startswith(("checkpoints/1/",
+                                                                      "checkpoints.damaged/"))},
+                 new=("metrics.dropped.jsonl", "checkpoints.damaged/"))
+  assert sorted(rest) == ["metrics.jsonl changed", "samples/step_00000001.png changed"], rest
+  what = {"flip": "64 bytes flipped in the middle of the largest array file of the latest "
+                  "checkpoint (resume)",
+          "delete": "the largest array file of the latest checkpoint deleted (resume)"}[kind]
+  record(test_id, what, "train.py", args, r.returncode, _stable(says),
+         "nothing deleted: `checkpoints/1` moved to `checkpoints.damaged/1` byte for byte; epoch 1 "
+         "redone from checkpoint 0 (checkpoint 1 again, every array's sha256 as in the "
+         "uninterrupted run; its old metrics line moved to `metrics.dropped.jsonl`)",
+         {run: "<run>"})
+
+
+def test_resume_moves_an_empty_checkpoint_directory_aside(run):
+  os.makedirs(os.path.join(run, "checkpoints", "2"))  # As a sync tool might leave one.
+  before = snapshot(run)
+  args = (*GAN, "--workdir", run, *GAN_RUN, *TINY)
+  r = gm("train.py", *args)
+  assert r.returncode == 0, r.stderr[-3000:]
+  says = _warning(r, "is damaged")
+  assert f"checkpoint 2 in {run}/checkpoints is damaged: the directory is empty" in says
+  assert "resuming from step 1 (epoch 1)" in r.stderr
+  assert changes(run, before, snapshot(run), new=("checkpoints.damaged/",
+                                                  "checkpoints.damaged/2/")) == [
+      "checkpoints/2/ deleted"]
+  record("ckpt_empty_dir", "empty checkpoint directory (`checkpoints/2/`, newest)", "train.py",
+         args, r.returncode, says, "nothing deleted: the empty `checkpoints/2` moved to "
+         "`checkpoints.damaged/2`; resumed from checkpoint 1 (nothing left to train)",
+         {run: "<run>"})
+
+
+def test_resume_redraws_a_damaged_monitor_file(run, base_run):
+  """monitor.npz's zip CRC-32 fails: moved aside and drawn again from the seed, the same arrays."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  path = os.path.join(run, "monitor.npz")
+  data = bytearray(open(path, "rb").read())
+  for i in range(16):
+    data[len(data) // 2 + i] ^= 0xFF
+  with open(path, "wb") as f:
+    f.write(data)
+  before = snapshot(run)
+  args = (*GAN, "--workdir", run, *GAN_RUN, *TINY)
+  r = gm("train.py", *args)
+  assert r.returncode == 0, r.stderr[-3000:]
+  says = _warning(r, "monitor.npz is damaged")
+  assert "Bad CRC-32" in says and f"moved it to {path}.damaged" in says
+  assert open(path + ".damaged", "rb").read() == data
+  with np.load(path) as new, np.load(os.path.join(base_run, "monitor.npz")) as old:
+    assert sorted(new.files) == sorted(old.files)
+    for k in old.files:
+      np.testing.assert_array_equal(new[k], old[k])
+  assert changes(run, before, snapshot(run), new=("monitor.npz.damaged",)) == [
+      "monitor.npz changed"]
+  record("monitor_damaged", "damaged `monitor.npz` (16 bytes flipped)", "train.py", args,
+         r.returncode, says, "nothing deleted: the damaged file is `monitor.npz.damaged`; "
+         "`monitor.npz` drawn again from the seed (the same arrays)", {run: "<run>"})
+
+
+def test_resume_with_a_checkpoint_copied_from_another_architecture(run, other_run):
+  """Not damage: a model mismatch, an error as before; the copy is left where it is."""
+  shutil.copytree(os.path.join(other_run, "checkpoints", "0"),
+                  os.path.join(run, "checkpoints", "2"))
+  before = snapshot(run)
+  args = (*GAN, "--workdir", run, *GAN_RUN, *TINY)
+  r = gm("train.py", *args)
+  says = check_error(r, 2, f"checkpoint 2 in {run}/checkpoints was written by a different model",
+                     "(4, 1024)", "(8, 1024)")
+  assert not changes(run, before, snapshot(run))
+  record("other_arch_copy", "checkpoint directory copied from a run of another architecture "
+         "(`checkpoints/2`, newest)", "train.py", args, r.returncode, says, "yes (not moved: "
+         "it is not damaged)", {run: "<run>"})
+
+
+def test_verify_on_a_read_only_workdir(run, as_user):
+  """verify reads every checkpoint in full and writes nothing."""
+  before = snapshot(run)
+  _make_read_only(run)
+  args = ("verify", "--workdir", run)
+  try:
+    r = gm("eval.py", *args, preexec_fn=as_user)
+  finally:
+    _make_read_only(run, writable=True)
+  assert r.returncode == 0 and "Traceback" not in r.stderr, r.stderr[-3000:]
+  lines = r.stdout.strip().splitlines()
+  assert [l.split()[0] for l in lines[1:-1]] == ["checkpoint", "checkpoint", "config.json",
+                                                 "monitor.npz", "metrics.jsonl"], r.stdout
+  assert all(l.split()[2 if l.startswith("checkpoint ") else 1] == "intact" for l in lines[1:-1])
+  assert lines[-1] == "all intact: 2 checkpoints, config.json, monitor.npz, metrics.jsonl"
+  assert not changes(run, before, snapshot(run))
+  record("read_only_verify", "read-only workdir (`eval.py verify`; last line of stdout)",
+         "eval.py", args, r.returncode, lines[-1], "yes", {run: "<run>"})
+
+
+def test_checkpoint_written_before_digests(run):
+  """No digests in meta (as before this change): restores, with a note."""
+  for step in (0, 1):
+    path = os.path.join(run, "checkpoints", str(step), "meta", "metadata")
+    meta = json.load(open(path))
+    del meta["integrity"]
+    with open(path, "w") as f:
+      json.dump(meta, f)
+  before = snapshot(run)
+  args = ("samples", "--workdir", run)
+  r = gm("eval.py", *args)
+  assert r.returncode == 0, r.stderr[-3000:]
+  says = _warning(r, "before checkpoints carried digests")
+  assert "checkpoint 1 was written before" in says and "cannot be verified" in says
+  assert not changes(run, before, snapshot(run), new=("eval/", "eval/samples_step1.png"))
+  record("ckpt_legacy", "checkpoint written before digests (no `integrity` in its meta)",
+         "eval.py", args, r.returncode, says, "yes (the samples are drawn)", {run: "<run>"})
+
+
 # --- the README table -------------------------------------------------------------------------
 
 def cell(text, kind="md"):

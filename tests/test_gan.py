@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import ROOT, load_config
+from conftest import ROOT, load_config, read_tensorboard
 from gm import families, loop
 from gm.losses import gan as L
 from gm.minimax import alternating_gradient
@@ -230,21 +230,41 @@ def test_resume_is_bitwise_exact(tmp_path):
   assert _same(straight.model, resumed.model) and int(resumed.step) == int(straight.step)
 
 
-def test_conditional_gan_trains_scores_and_draws_its_plots(tmp_path, judge_dir):
+def test_conditional_gan_trains_scores_and_draws_its_plots(tmp_path, judge_dir, capsys,
+                                                          monkeypatch):
   from eval import parser, run  # pylint: disable=g-import-not-at-top
+  from gm import plots  # pylint: disable=g-import-not-at-top
+  from gm.errors import UserError  # pylint: disable=g-import-not-at-top
   c = _tiny("cgan_mnist", num_epochs=1, batch_size=32)
   c.eval.judge, c.eval.judge_every = judge_dir, 1
+  c.train.tensorboard = True
   wd = str(tmp_path / "cgan")
   loop.train_and_evaluate(c, wd)
   record = json.loads(open(os.path.join(wd, "metrics.jsonl")).read().splitlines()[-1])
-  assert {"judge/frechet", "judge/kid", "judge/label_accuracy", "test/d_real",
-          "train/d_loss", "train/g_loss", "train/d_real", "train/d_fake"} <= set(record)
+  judged = {"judge/frechet", "judge/kid_x1e3", "judge/kid_x1e3_std", "judge/precision",
+            "judge/recall", "judge/density", "judge/coverage", "judge/label_accuracy"}
+  assert judged | {"test/d_real", "train/d_loss", "train/g_loss", "train/d_real",
+                   "train/d_fake"} <= set(record)
+  events = read_tensorboard(os.path.join(wd, "tensorboard"))  # The judge's curves and the grids.
+  assert all(events[k] == [(8, "simple_value")] for k in judged)
+  assert events["samples"] == [(0, "image"), (8, "image")]
   monitor = np.load(os.path.join(wd, "monitor.npz"))
   assert (monitor["label"] == np.repeat(np.arange(10), 8)).all()  # One row per digit.
   assert sorted(os.listdir(os.path.join(wd, "samples"))) == ["step_00000000.png",
                                                              "step_00000008.png"]
   run(parser().parse_args(["all", "--workdir", wd]))
+  drawn, curves = [], plots.curves
+  monkeypatch.setattr(plots, "curves", lambda records, keys, path, **kw: drawn.append(
+      (keys, kw["hlines"])) or curves(records, keys, path, **kw))
+  capsys.readouterr()
   run(parser().parse_args(["gan-score", "--workdir", wd, "--all", "--num", "64"]))
+  assert "2/2" in capsys.readouterr().err  # The progress bar over the checkpoints.
+  # One plot of every score over the steps, the real-vs-real floor dashed.
+  (keys, floor), = drawn
+  assert keys == ["frechet", "kid_x1e3", "kid_x1e3_std", "precision", "recall", "density",
+                  "coverage", "label_accuracy"] and set(floor) == set(keys) - {"label_accuracy"}
+  with pytest.raises(UserError, match="image-folder runs"):
+    run(parser().parse_args(["gan-score", "--workdir", wd, "--reference", str(tmp_path)]))
   produced = sorted(os.listdir(os.path.join(wd, "eval")))
   assert produced == sorted(["samples_step8.png", "digits_step8.png", "loss_curves.png",
                              "evolution.gif", "gan_score_step8.json", "gan_score_history.json",

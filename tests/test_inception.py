@@ -15,7 +15,7 @@ import pytest
 from conftest import load_config
 from gm import families
 from gm.errors import ConfigError, UserError
-from gm.metrics import distances
+from gm.metrics import distances, prdc, random_cnn
 from gm.metrics import inception as I
 from gm.metrics import swd as S
 
@@ -239,14 +239,15 @@ def test_bad_paths_are_user_errors(tmp_path):
 
 
 class _FakeFeatures:
-  """Stands in for InceptionFeatures: records what `fid` saw."""
+  """Stands in for InceptionFeatures: 8-d features (per-image channel means and stds), recording
+  what it saw."""
 
   def __init__(self):
     self.calls = []
 
-  def fid(self, generated, real):
-    self.calls.append((generated, real))
-    return 12.5
+  def __call__(self, images):
+    self.calls.append(images)
+    return np.concatenate([images.mean((1, 2)), images.std((1, 2)), images[:, :2, 0, 0]], 1)
 
 
 def test_gan_option_checks_the_file_and_adds_fid_to_the_image_folder_scores(weights_npz, tmp_path,
@@ -272,8 +273,18 @@ def test_gan_option_checks_the_file_and_adds_fid_to_the_image_folder_scores(weig
     fam.sample = lambda state, key, num: samples[:num]  # The generator is tested elsewhere.
     fake = fam.inception_features = _FakeFeatures()  # The real one is tested above.
     scores[path] = fam.judge_metrics(None, None, jax.random.PRNGKey(1), test)
-  assert scores[""] == {"swd": 1.0}
-  assert scores[weights_npz] == {"swd": 1.0, "fid": 12.5}
-  (generated, real), = fake.calls
-  assert generated is seen[-1] and generated.shape == (256, 64, 64, 3)  # The same samples.
+  prdc_keys = {"precision", "recall", "density", "coverage"}
+  assert set(scores[""]) == {"swd"} | {f"{k}_randcnn" for k in prdc_keys}
+  assert set(scores[weights_npz]) == (set(scores[""]) | {"fid"}
+                                     | {f"{k}_inception" for k in prdc_keys})
+  generated, real = fake.calls  # Inception features of the same samples as the SWD, and the photos.
+  assert generated is seen[-1] and generated.shape == (256, 64, 64, 3)
   np.testing.assert_allclose(real, test["image"] / 255.0, atol=1e-6)
+  assert scores[weights_npz]["fid"] == pytest.approx(
+      distances.frechet_distance(fake(generated), fake(real)))
+  # Precision and the rest on as many samples as photos (16), real features first.
+  n = len(real)
+  for path, suffix, embed in (("", "randcnn", random_cnn.features_for(3)),
+                              (weights_npz, "inception", fake)):
+    expected = prdc.prdc(embed(real), embed(generated[:n]))
+    assert {k: scores[path][f"{k}_{suffix}"] for k in prdc_keys} == pytest.approx(expected)

@@ -51,7 +51,12 @@ def test_judge_separates_real_halves_from_noise(judge_dir):
   halves = judge.distances(x[:128], x[128:])
   noise = judge.distances(np.random.default_rng(0).uniform(size=x[:128].shape), x[128:])
   assert halves["frechet"] < 0.2 * noise["frechet"]
-  assert halves["kid"] < 0.1 * noise["kid"]
+  assert halves["kid_x1e3"] < 0.1 * noise["kid_x1e3"]
+  # Precision, recall, density and coverage on the judge's features: two halves of the test set
+  # are one distribution; noise images land together (on the judge's features, all alike), so
+  # they cover no digit.
+  assert 0.8 < halves["density"] < 1.2 and halves["coverage"] > 0.9 and halves["recall"] > 0.9
+  assert noise["recall"] < 0.1 and noise["coverage"] < 0.2 and noise["density"] < 0.6
 
 
 def test_canvas_places_digits_in_their_cell_with_the_right_condition():

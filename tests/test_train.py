@@ -10,9 +10,9 @@ import jax
 import numpy as np
 import pytest
 
-from gm import checkpoint, data as gm_data, loop
+from gm import checkpoint, data as gm_data, families, loop
 from gm.errors import UserError
-from tests.conftest import ROOT, load_config
+from tests.conftest import ROOT, load_config, read_tensorboard
 from tests.test_cli import _run
 
 
@@ -36,6 +36,11 @@ def test_cli_train_then_eval_all_writes_the_contracted_files(tmp_path):
   assert 0 < records[0]["time/epoch_s"] <= session[0]
   assert session[1] - session[0] >= records[1]["time/epoch_s"]
   assert glob.glob(os.path.join(wd, "tensorboard", "events.out.tfevents.*"))
+  # TensorBoard shows what the plots show: every logged number, and each checkpoint's grid.
+  events = read_tensorboard(os.path.join(wd, "tensorboard"))
+  assert events["samples"] == [(0, "image"), (16, "image"), (32, "image")]  # Prior samples.
+  assert events["reconstructions"] == [(0, "image"), (16, "image"), (32, "image")]
+  assert events["test/elbo"] == [(16, "simple_value"), (32, "simple_value")]
   steps = sorted(int(s) for s in os.listdir(os.path.join(wd, "checkpoints")))
   assert steps == [0, 16, 32]  # Step 0 = the untrained model; 512 // 32 = 16 steps/epoch.
   assert len(glob.glob(os.path.join(wd, "samples", "step_*.png"))) == 3
@@ -76,6 +81,16 @@ def test_resume_is_exact_and_checkpoints_round_trip(tmp_path, tiny_vae):
     np.testing.assert_array_equal(a, b)
   lines = open(tmp_path / "split" / "metrics.jsonl").read().splitlines()
   assert [json.loads(l)["epoch"] for l in lines] == [1, 2]
+  # TensorBoard's 'reconstructions': rows of 8 test images, then their decoded posterior means.
+  family, params = families.get(tiny_vae), full.model.params
+  test = gm_data.load(tiny_vae.data).test
+  (tag, grid), = family.tensorboard_images(full.model, test).items()
+  x = family.inputs({"image": test["image"][:32]})
+  recon = family.images(params, family.posterior(params, x)[0])
+  assert tag == "reconstructions" and grid.shape == (64, 28, 28, 1)
+  rows = np.asarray(grid).reshape(4, 2, 8, 28, 28, 1)  # [row pair, original | reconstruction]
+  np.testing.assert_array_equal(rows[:, 0].reshape(x.shape), x)
+  np.testing.assert_allclose(rows[:, 1].reshape(x.shape), recon, atol=1e-5)
 
 
 @pytest.mark.parametrize("name", ["vae_mnist", "gan_mlp_mnist"])

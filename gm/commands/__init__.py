@@ -6,6 +6,7 @@ registered with its argparse options. Commands are thin: figures live in
 """
 
 from gm.commands.base import COMMANDS, Command, RunContext
-from gm.commands import autoencoders, cvae, data, gan, generic, invert  # noqa: F401  (register commands)
+# Imported to register their commands.
+from gm.commands import autoencoders, cvae, data, gan, generic, invert, verify  # noqa: F401
 
 __all__ = ["COMMANDS", "Command", "RunContext"]

@@ -8,7 +8,7 @@ from typing import Callable, List, Optional
 
 import jax
 
-from gm import checkpoint, config_utils, data as gm_data, loop
+from gm import checkpoint, config_utils, data as gm_data, integrity, loop
 from gm.errors import UserError
 from gm.registry import Registry
 
@@ -49,12 +49,14 @@ class RunContext:
   def from_config(cls, config, out_dir: str) -> "RunContext":
     """A context with a config and its data but no checkpoints (commands with config_ok)."""
     ctx = cls.__new__(cls)
-    ctx.workdir, ctx.config, ctx._step_arg = None, config, "latest"
+    ctx.workdir, ctx.config, ctx._step_arg, ctx.raw = None, config, "latest", False
     ctx.out_dir = os.path.abspath(out_dir)
     return ctx
 
-  def __init__(self, workdir: str, step: str = "latest"):
+  def __init__(self, workdir: str, step: str = "latest", raw: bool = False):
+    """`raw`: GAN runs with generator EMA draw from the trained weights, not their average."""
     self.workdir = os.path.abspath(workdir)
+    self.raw = raw
     cfg_path = os.path.join(self.workdir, "config.json")
     if not os.path.exists(cfg_path):
       raise UserError(f"{self.workdir} holds no gm run (no config.json); pass the --workdir "
@@ -119,13 +121,29 @@ class RunContext:
     finally:
       ckpt.close()
 
+  def model_at(self, step: int):
+    """The family's model state at a step of the history (without its EMA with `raw`)."""
+    return self._as_asked(self.restore(step).model)
+
+  def _as_asked(self, model):
+    raw = self.family.raw_state(model) if self.raw else None
+    return model if raw is None else raw
+
   def restore(self, step: int):
     """The RunState at a step of the history."""
     ckpt = checkpoint.Checkpointer(self.workdir, create=False)
     try:
       return ckpt.restore(step, self._template[1])[0]
+    except integrity.Damaged as e:
+      raise UserError(damaged_message(e, *ckpt.intact_steps(self._template[1], 5, skip=(step,)),
+                                      self.workdir)) from None
     finally:
       ckpt.close()
+
+  @property
+  def target(self):
+    """An initial RunState: the structure a checkpoint of this run restores into."""
+    return self._template[1]
 
   @property
   def family(self):
@@ -133,8 +151,8 @@ class RunContext:
 
   @property
   def state(self):
-    """The family's model state at the chosen checkpoint."""
-    return self._built[1].model
+    """The family's model state at the chosen checkpoint (without its EMA with `raw`)."""
+    return self._as_asked(self._built[1].model)
 
   @property
   def step(self) -> int:
@@ -152,6 +170,16 @@ class RunContext:
 
   def key(self, seed: int) -> jax.Array:
     return jax.random.PRNGKey(seed)
+
+
+def damaged_message(e: "integrity.Damaged", intact: List[int], complete: bool, workdir: str) -> str:
+  """One line: what is damaged, and the intact steps to pass with --step instead."""
+  if not intact:
+    return (f"{e}; no other checkpoint of this run is intact either: restore {e.directory} from "
+            "a copy (eval.py verify --workdir <run> checks every file)")
+  listed = ", ".join(map(str, intact)) + ("" if complete else ", ... (newest first)")
+  return (f"{e}; intact: {listed}; pass one with --step (e.g. --step {intact[0]}), or restore "
+          f"checkpoint {e.step} from a copy; eval.py verify --workdir {workdir} checks every file")
 
 
 def write_json(path: str, obj) -> str:

@@ -9,8 +9,8 @@ from gm import minimax as minimax_lib, plots
 from gm.commands.base import command, write_json
 from gm.data import to_float
 from gm.errors import UserError
-from gm.metrics import load_judge
-from gm.metrics.swd import swd
+from gm.metrics import image_set_scores, load_judge, random_cnn
+from gm.metrics.scores import FOLDER_MAX_REAL, FOLDER_MIN_SAMPLES
 
 
 def _conditional(ctx) -> bool:
@@ -31,49 +31,114 @@ def digits(ctx, args):
   z = family._noise(ctx.key(args.seed), (args.rows, family.noise_dim))  # pylint: disable=protected-access
   z = np.repeat(np.asarray(z), k, axis=0)  # Row r: noise r with every label.
   labels = np.tile(np.arange(k), args.rows)
-  imgs = np.asarray(family.images_jit(ctx.state.g, z, family.one_hot(labels)))
+  imgs = np.asarray(family.images_jit(family.sampling_state(ctx.state).g, z,
+                                      family.one_hot(labels)))
   return [plots.save_grid(imgs, ctx.path("digits"), cols=k,
                           title=f"labels 0..{k - 1} (columns), step {ctx.step}")]
 
 
-@command("gan-score", "MNIST: judge Fréchet distance and KID of samples to the test set (and "
-         "label accuracy of a conditional GAN); image folders: sliced Wasserstein distance to the "
-         "photos (and FID with eval.inception_weights); for one checkpoint or the whole history; "
-         "JSON", ("gan",),
+def _reference_photos(config, folder: str) -> np.ndarray:
+  """The photos of `folder` decoded as the run's own: data.image_size, data.resize, cache."""
+  from gm.data import folder as folder_lib  # pylint: disable=g-import-not-at-top
+  if not os.path.isdir(folder) or not any(
+      f.lower().endswith(folder_lib.EXTENSIONS) for _, _, files in os.walk(folder) for f in files):
+    raise UserError(f"--reference {folder}: no such folder, or no "
+                    f"{'/'.join(e[1:] for e in folder_lib.EXTENSIONS)} photos in it; pass a folder "
+                    "of photos")
+  d = config.data
+  return folder_lib.load_folder(folder, d.get("image_size", 64), d.get("resize", "crop"),
+                                d.get("cache_dir", ""))["image"]
+
+
+def _safe_name(path: str) -> str:
+  """A folder's base name as a file-name fragment."""
+  base = os.path.basename(os.path.normpath(os.path.abspath(path))) or "reference"
+  return "".join(c if c.isalnum() or c in "-_." else "_" for c in base)
+
+
+def _same_photos(a: np.ndarray, b: np.ndarray) -> bool:
+  return a is b or (a.shape == b.shape and np.array_equal(a, b))
+
+
+def _folder_floor(ctx, real: np.ndarray, reference_dir: str) -> dict:
+  """Real photos scored like samples: the floor the sample scores are read against.
+
+  With --reference: the run's training photos vs that folder. Otherwise, when the
+  reference set is the training photos themselves: one half of them vs the other;
+  when it is a separate set (held out): the training photos vs it.
+  """
+  train = ctx.dataset.train["image"]
+  test = ctx.dataset.test["image"]
+  family = ctx.family
+  inception = family.inception_features if family.inception_weights else None
+  if reference_dir or not _same_photos(train, test):
+    name = "real_train_vs_reference" if reference_dir else "real_train_vs_test"
+    # As many training photos as judge_metrics draws samples.
+    count = max(len(real), FOLDER_MIN_SAMPLES)
+    return {name: image_set_scores(np.asarray(to_float(train[:count])), real, inception)}
+  half = len(real) // 2
+  return {"real_half_vs_half": image_set_scores(real[:half], real[half:], inception)}
+
+
+@command("gan-score", "MNIST: the judge's Fréchet distance, KID x 10^3, precision, recall, "
+         "density and coverage of samples vs the test set (and label accuracy of a conditional "
+         "GAN); image folders: sliced Wasserstein distance and random-CNN precision / recall / "
+         "density / coverage vs the photos or --reference <folder> (and FID with "
+         "eval.inception_weights); a real-vs-real floor beside them; one checkpoint or --all; JSON",
+         ("gan",),
          lambda p: (p.add_argument("--num", type=int, default=2000, help="samples per checkpoint"),
                     p.add_argument("--judge", default="", help="judge run dir (default: eval.judge)"),
                     p.add_argument("--all", action="store_true", help="every checkpoint"),
+                    p.add_argument("--reference", default="",
+                                   help="image-folder runs: score against the photos of this "
+                                   "folder (decoded at the run's image size and resize mode)"),
                     p.add_argument("--seed", type=int, default=0)))
 def gan_score(ctx, args):
+  family = ctx.family
   test, train = ctx.dataset.test, ctx.dataset.train
+  if args.reference:
+    if family.uses_judge:
+      raise UserError("--reference applies to image-folder runs; MNIST runs are scored against "
+                      "the MNIST test set by the judge")
+    test = {"image": _reference_photos(ctx.config, args.reference)}
   num = min(args.num, len(test["image"]))
   if num < 2:
     raise UserError("--num must be >= 2")
-  if ctx.family.uses_judge:
+  if family.uses_judge:
     judge = load_judge(args.judge or ctx.config.eval.get("judge", "runs/classifier_mnist"))
     # The floor to read the numbers against: as many real training images vs the test images.
-    reference = {"real_train_vs_test": judge.distances(
+    floor = {"real_train_vs_test": judge.distances(
         np.asarray(to_float(train["image"][:num])), np.asarray(to_float(test["image"][:num])))}
     what = judge.workdir
-  else:  # Image folders: sliced Wasserstein distance; the floor is one half of the photos vs the other.
-    judge, what = None, "sliced Wasserstein distance (no judge)"
-    real = np.asarray(to_float(test["image"][:num]))
-    reference = {"real_half_vs_half": swd(real[:num // 2], real[num // 2:])}
+  else:
+    num = min(num, FOLDER_MAX_REAL)  # What judge_metrics compares against.
+    judge = None
+    what = ("sliced Wasserstein distance (PGGAN's, x 10^3); precision / recall / density / "
+            f"coverage (k = 5) on {random_cnn.VERSION} features" +
+            (" and on Inception features; FID" if family.inception_weights else ""))
+    floor = _folder_floor(ctx, np.asarray(to_float(test["image"][:num])), args.reference)
   steps = ctx.steps() if args.all else [ctx.resolve(args.step)]
+  bar = plots.progress(total=len(steps), enabled=args.all, unit="checkpoint")
   records = []
   for step in steps:
-    state = ctx.restore(step).model
+    state = ctx.model_at(step)
     scores = ctx.family.judge_metrics(state, judge, ctx.key(args.seed), test, num=num)
     records.append({"step": step, **scores})
-    print(json.dumps(records[-1]))
-  result = {"judge": what, "num_samples": num, **reference, "scores": records}
+    bar.write(json.dumps(records[-1]))
+    bar.update(1)
+  bar.close()
+  result = {"judge": what, "num_samples": num, **floor, "scores": records}
+  if args.reference:
+    result["reference"] = os.path.abspath(args.reference)
+  name = f"gan_score_vs_{_safe_name(args.reference)}" if args.reference else "gan_score"
   if not args.all:
-    return [write_json(ctx.path("gan_score", "json", steps[0]), result)]
-  paths = [write_json(os.path.join(ctx.out_dir, "gan_score_history.json"), result)]
-  series = {k: [r[k] for r in records] for k in ("frechet", "kid", "label_accuracy", "swd", "fid")
-            if k in records[0]}
-  paths.append(plots.metric_over_steps(steps, series, os.path.join(
-      ctx.out_dir, "gan_score_history.png"), title=f"scores of {num} samples per checkpoint"))
+    return [write_json(ctx.path(name, "json", steps[0]), result)]
+  paths = [write_json(os.path.join(ctx.out_dir, f"{name}_history.json"), result)]
+  keys = [k for k, v in records[0].items() if k != "step" and isinstance(v, (int, float))]
+  (real_vs_real,) = floor.values()
+  paths.append(plots.curves(
+      records, keys, os.path.join(ctx.out_dir, f"{name}_history.png"), x="step",
+      title=f"{num} samples per checkpoint; dashed: {next(iter(floor))}", hlines=real_vs_real))
   return paths
 
 

@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from gm import backend, plots
+from gm import backend, integrity, plots
 from gm.commands.base import command
 from gm.errors import UserError
 
@@ -67,11 +67,16 @@ def evolution(ctx, args):
     raise UserError(f"no sample grids in {ctx.workdir}/samples; train first")
   paths = [plots.save_gif(frames, os.path.join(ctx.out_dir, "evolution.gif"), args.ms)]
   if args.strip > 0:
-    with np.load(os.path.join(ctx.workdir, "monitor.npz")) as f:
-      inputs = {k: v[:args.strip] for k, v in f.items()}
+    path = os.path.join(ctx.workdir, "monitor.npz")
+    try:
+      inputs = {k: v[:args.strip] for k, v in integrity.read_npz(path).items()}
+    except ValueError as e:
+      raise UserError(f"{path} is damaged ({e}); rerun train.py on this run (it moves the file "
+                      "aside and draws the same inputs again from the seed), or restore it from "
+                      "a copy") from None
     draw = backend.jit(ctx.family.monitor_images)
     steps = ctx.steps()
-    rows = [np.asarray(draw(ctx.restore(step).model, inputs)) for step in steps]
+    rows = [np.asarray(draw(ctx.model_at(step), inputs)) for step in steps]
     paths.append(plots.save_grid(np.concatenate(rows), os.path.join(ctx.out_dir, "evolution_strip.png"),
                                  cols=len(rows[0]), title=f"rows: steps {', '.join(map(str, steps))}",
                                  scale=2))

@@ -22,7 +22,9 @@ INVERT_FAMILIES = ("gan", "ae", "vae")
 
 
 def add_inversion_args(p, index: str = "0") -> None:
-  p.add_argument("--index", default=index, help="training images to invert, e.g. 0,5 ('' = none)")
+  p.add_argument("--index", default=index, help="training images to invert, e.g. 0,5; "
+                 "test:<i> for held-out images (image folders with data.holdout), e.g. 0,test:3 "
+                 "('' = none)")
   p.add_argument("--image", default="", help="image files to invert, comma-separated "
                  "(skimage:<name> for scikit-image's sample photos, e.g. skimage:chelsea)")
   p.add_argument("--steps", type=int, default=100)
@@ -63,15 +65,16 @@ def load_targets(ctx, index: str, image: str) -> Tuple[np.ndarray, List[str]]:
   train = ctx.dataset.train["image"]
   h, w, c = train.shape[1:]
   out, names = [], []
-  for item in filter(None, index.split(",")):
-    try:
-      i = int(item)
-    except ValueError:
-      raise UserError(f"--index takes integers, got {item!r}") from None
-    if not 0 <= i < len(train):
-      raise UserError(f"--index {i} is outside the {len(train)} training images")
-    out.append(np.asarray(to_float(train[i])))
-    names.append(f"train[{i}]")
+  for item in filter(None, index.replace(" ", "").split(",")):
+    split, _, number = item.rpartition(":")
+    split = split or "train"
+    if split not in ("train", "test") or not number.isdigit():
+      raise UserError(f"--index takes training indices or test:<i>, e.g. 0,5,test:2; got {item!r}")
+    images, i = getattr(ctx.dataset, split)["image"], int(number)
+    if i >= len(images):
+      raise UserError(f"--index {item} is outside the {len(images)} {split} images")
+    out.append(np.asarray(to_float(images[i])))
+    names.append(f"{split}[{i}]")
   for spec in filter(None, image.split(",")):
     img = resize(_read_file(spec), h, ctx.config.data.get("resize", "crop"))
     arr = np.asarray(img, np.float32) / 255.0
@@ -228,9 +231,24 @@ def interpolate_gan(ctx, args) -> List[str]:
 
 def _one_target(ctx, spec: str):
   """A training-image index or an image file -> (target [H, W, C], name)."""
-  is_index = spec.lstrip("-").isdigit()
+  is_index = spec.lstrip("-").isdigit() or spec.startswith(("train:", "test:"))
   targets, names = load_targets(ctx, spec if is_index else "", "" if is_index else spec)
   return targets[0], names[0]
+
+
+def resize_images(images: np.ndarray, size: int) -> np.ndarray:
+  """Images [N, H, W, C] in [0, 1] -> [N, size, size, C] (bicubic, as the folder loader)."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  if images.shape[1] == size:
+    return images
+
+  def one(image):
+    u8 = np.uint8(np.clip(image, 0, 1) * 255 + 0.5)
+    pil = Image.fromarray(u8[..., 0] if u8.shape[-1] == 1 else u8).resize((size, size),
+                                                                          Image.BICUBIC)
+    return np.asarray(pil, np.float32).reshape(size, size, -1) / 255.0
+
+  return np.stack([one(image) for image in images])
 
 
 @command("compare-generators", "invert, interpolate and perturb with this run's generator and "
@@ -242,9 +260,12 @@ def _one_target(ctx, spec: str):
                               p.add_argument("--top", type=int, default=4),
                               p.add_argument("--n", type=int, default=7)))
 def compare_generators(ctx, args):
-  other = RunContext(args.other, args.other_step)
+  """Runs of different image sizes compare on the same targets resized to each run's size; the
+  other run's images are resized to this run's size for the figures (PSNR/SSIM at its own)."""
+  other = RunContext(args.other, args.other_step, args.raw)
   other.require("gan")
   targets, names = load_targets(ctx, args.index, args.image)
+  size = targets.shape[1]
   names_ = [os.path.basename(c.workdir) for c in (ctx, other)]
   if names_[0] == names_[1]:  # e.g. two runs/<x>/run: name them by their parents too
     names_ = [os.path.basename(os.path.dirname(c.workdir)) + "_" + n
@@ -253,13 +274,17 @@ def compare_generators(ctx, args):
   runs = dict(zip(names_, (ctx, other)))
   results, interp, perturbs, report = {}, [], [], {"targets": names}
   for run_name, c in runs.items():
-    res = run_inversion(c, args, targets)
-    results[run_name] = res
-    report[run_name] = {"step": c.step, "psnr_db": inv.psnr(res["images"], targets).tolist(),
-                        "ssim": inv.ssim(res["images"], targets).tolist()}
+    own = resize_images(targets, c.dataset.train["image"].shape[1])
+    back = lambda imgs: resize_images(np.asarray(imgs).reshape(-1, *own.shape[1:]), size)
+    res = run_inversion(c, args, own)
+    report[run_name] = {"step": c.step, "image_size": own.shape[1],
+                        "psnr_db": inv.psnr(res["images"], own).tolist(),
+                        "ssim": inv.ssim(res["images"], own).tolist()}
+    results[run_name] = {**res, "images": back(res["images"])}
     if len(targets) >= 2:
-      interp.append(interpolation_rows(c, args, targets[:2], args.k)[0])
-    perturbs.append(perturb_grid(c, res["z"][0], "", args.top, -3.0, 3.0, args.n)[0])
+      rows = interpolation_rows(c, args, own[:2], args.k)[0]
+      interp.append(back(rows).reshape(2, -1, *targets.shape[1:]))
+    perturbs.append(back(perturb_grid(c, res["z"][0], "", args.top, -3.0, 3.0, args.n)[0]))
   a, b = list(results)
   cols = np.stack([targets, results[a]["images"], results[b]["images"]], 1)
   out = os.path.join(ctx.out_dir, f"compare_{label}")

@@ -11,8 +11,14 @@
 Decoded arrays are cached in `data.cache_dir` (default ~/.cache/gm/image_folder)
 under a key made of every file's path, size and modification time and the
 resize settings, so a second run does not decode again and any change to the
-folder makes a new cache entry. There is no test split: `test` holds the same
-images (the reference set for sample quality).
+folder makes a new cache entry.
+
+Held-out photos: `data.holdout` sets photos aside (a fraction below 1, e.g. 0.15,
+or a count, e.g. 128), chosen by a permutation
+seeded with `data.holdout_seed` (reproducible; recorded in the config and in the
+dataset info with their file names); `test` holds them and `train` the rest. With
+`data.holdout = 0`, `test` is the training set itself (the reference set for
+sample quality when every photo is used for training).
 """
 
 import hashlib
@@ -179,4 +185,27 @@ def load_image_folder(cfg: ml_collections.ConfigDict) -> Dataset:
   else:
     raise UserError(f"unknown image_folder source {source!r}; valid: folder, tfds")
   arrays = {"image": images, "label": np.zeros(len(images), np.int32)}
-  return Dataset(arrays, dict(arrays), info)
+  holdout = cfg.get("holdout", 0)
+  if not holdout:
+    return Dataset(arrays, dict(arrays), info)
+  files = loaded["files"] if source == "folder" else [str(i) for i in range(len(images))]
+  train_idx, test_idx = holdout_split(len(images), holdout, cfg.get("holdout_seed", 0))
+  info["holdout"] = {"count": len(test_idx), "seed": cfg.get("holdout_seed", 0),
+                     "files": [files[i] for i in test_idx]}
+  return Dataset({k: v[train_idx] for k, v in arrays.items()},
+                 {k: v[test_idx] for k, v in arrays.items()}, info)
+
+
+def holdout_split(n: int, holdout: float, seed: int) -> Tuple[np.ndarray, np.ndarray]:
+  """(train indices, held-out indices), each in the folder's sorted file order.
+
+  `holdout`: a fraction of the n photos (0 < holdout < 1, rounded) or a count.
+  The held-out set is the first entries of a permutation seeded with `seed`: the
+  same folder and settings always hold out the same photos.
+  """
+  count = int(round(holdout * n)) if holdout < 1 else int(holdout)
+  if holdout < 0 or (holdout >= 1 and holdout != int(holdout)) or not 0 <= count < n:
+    raise UserError(f"data.holdout={holdout:g}: the folder has {n} photos; hold out a fraction "
+                    f"below 1 or a count between 0 and {n - 1} (--config.data.holdout=0.15)")
+  held = np.sort(np.random.default_rng(seed).permutation(n)[:count])
+  return np.setdiff1d(np.arange(n), held), held

@@ -120,6 +120,12 @@ class _AutoencoderBase(Family):
     raise NotImplementedError
 
 
+def _alternate_rows(x: jnp.ndarray, recon: jnp.ndarray) -> jnp.ndarray:
+  """Images [8k, ...] and their reconstructions -> [16k, ...]: rows of 8 originals, then theirs."""
+  pairs = jnp.stack([x.reshape(-1, 8, *x.shape[1:]), recon.reshape(-1, 8, *x.shape[1:])], 1)
+  return pairs.reshape(-1, *x.shape[1:])
+
+
 @FAMILIES.register("ae")
 class AE(_AutoencoderBase):
   """Deterministic autoencoder with a selectable reconstruction loss (mse, bce)."""
@@ -150,9 +156,7 @@ class AE(_AutoencoderBase):
   def monitor_images(self, state, inputs):
     """Rows alternate: 8 test images, then their reconstructions."""
     x = self.inputs(inputs)
-    recon = self.images(state.params, self.encode(state.params, x))
-    pairs = jnp.stack([x.reshape(4, 8, *x.shape[1:]), recon.reshape(4, 8, *x.shape[1:])], 1)
-    return pairs.reshape(-1, *x.shape[1:])
+    return _alternate_rows(x, self.images(state.params, self.encode(state.params, x)))
 
 
 @FAMILIES.register("vae")
@@ -222,6 +226,23 @@ class VAE(_AutoencoderBase):
 
   def monitor_images(self, state, inputs):
     return self.images(state.params, inputs["z"])
+
+  def _reconstructions(self, params, batch):
+    x, cond = self.inputs(batch), self.cond(batch)
+    return _alternate_rows(x, self.images(params, self.embed(params, x, cond)[0], cond))
+
+  @functools.cached_property
+  def _reconstructions_jit(self):
+    return backend.jit(self._reconstructions)
+
+  def tensorboard_images(self, state, test):
+    """'reconstructions': the first 32 test images, each row of 8 followed by their decoded
+    posterior means (the grid 'samples' shows prior samples; the AE's grid is reconstructions)."""
+    n = min(32, len(test["image"])) // 8 * 8
+    if not n:
+      return {}
+    return {"reconstructions": self._reconstructions_jit(
+        state.params, {k: v[:n] for k, v in test.items()})}
 
 
 @FAMILIES.register("cvae")

@@ -67,10 +67,22 @@ class Family:
     """Images [N, H, W, C] in [0, 1] drawn from the fixed inputs, one grid per checkpoint."""
     raise NotImplementedError
 
+  def tensorboard_images(self, state: Any, test: Batch) -> Dict[str, Any]:
+    """Image sets for TensorBoard at each checkpoint beside the monitoring grid ('samples'):
+    {tag: images [N, H, W, C] in [0, 1], 8 per row}; {} if none."""
+    del state, test
+    return {}
+
   def judge_metrics(self, state: Any, judge, key: jax.Array, test: Batch) -> Dict[str, float]:
     """Scores of generated samples by the MNIST judge (`gm.metrics.Judge`); {} if none apply."""
     del state, judge, key, test
     return {}
+
+  def raw_state(self, state: Any) -> Any:
+    """`state` without the parameter average (EMA) its samples come from, or None when the
+    family keeps none (samples always use the trained weights)."""
+    del state
+    return None
 
   def health_warnings(self, history) -> list:
     """Warnings (strings with the numbers) about training going wrong, from this session's

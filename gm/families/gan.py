@@ -13,10 +13,11 @@ draws (noise, label noise, penalty interpolation) are drawn for the global batch
 and sliced per device, so every mapping gives the single-device result.
 """
 
+import dataclasses
 import functools
 from typing import Any, Callable, Dict, Optional, Tuple
 
-import flax.struct
+import flax.serialization
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -30,10 +31,51 @@ from gm.losses import gan as gan_losses
 from gm.models import gan as gan_models
 
 
-class GANState(flax.struct.PyTreeNode):
-  """Generator and discriminator train states (separate params and Optax states)."""
+@dataclasses.dataclass(frozen=True)
+class GANState:
+  """Generator and discriminator train states (separate params and Optax states).
+
+  `ema`: an exponential moving average of the generator's params, updated after
+  every generator step (`train.ema_decay` > 0), else None. A state without one
+  is the pytree {g, d} that runs written before generator EMA existed saved, so
+  their checkpoints restore unchanged.
+  """
   g: TrainState
   d: TrainState
+  ema: Any = None
+
+  def replace(self, **changes) -> "GANState":
+    return dataclasses.replace(self, **changes)
+
+
+def _fields(state: GANState) -> Tuple[str, ...]:
+  return ("g", "d", "ema") if state.ema is not None else ("g", "d")
+
+
+def _flatten_with_keys(state: GANState):
+  return [(jax.tree_util.GetAttrKey(n), getattr(state, n)) for n in _fields(state)], \
+      state.ema is not None
+
+
+def _flatten(state: GANState):
+  return [getattr(state, n) for n in _fields(state)], state.ema is not None
+
+
+def _unflatten(has_ema: bool, children) -> GANState:
+  return GANState(*children) if has_ema else GANState(*children, ema=None)
+
+
+def _to_state_dict(state: GANState) -> dict:
+  return {n: flax.serialization.to_state_dict(getattr(state, n)) for n in _fields(state)}
+
+
+def _from_state_dict(state: GANState, d: dict) -> GANState:
+  return state.replace(**{n: flax.serialization.from_state_dict(getattr(state, n), d[n])
+                          for n in _fields(state)})
+
+
+jax.tree_util.register_pytree_with_keys(GANState, _flatten_with_keys, _unflatten, _flatten)
+flax.serialization.register_serialization_state(GANState, _to_state_dict, _from_state_dict)
 
 
 def _masked_std(x: jnp.ndarray, valid=None) -> jnp.ndarray:
@@ -88,6 +130,12 @@ class GAN(Family):
     self.d_bn_in_g_step = config.train.get("d_bn_in_g_step", "batch")
     if self.d_bn_in_g_step not in ("batch", "running"):
       raise ConfigError(f"train.d_bn_in_g_step={self.d_bn_in_g_step!r}; valid: batch, running")
+    self.d_batches = config.train.get("d_batches", "joint")
+    if self.d_batches not in ("joint", "separate"):
+      raise ConfigError(f"train.d_batches={self.d_batches!r}; valid: joint, separate")
+    self.ema_decay = config.train.get("ema_decay", 0.0)
+    if not 0.0 <= self.ema_decay < 1.0:
+      raise ConfigError(f"train.ema_decay={self.ema_decay}; it must be in [0, 1) (0 = off)")
     self.inception_weights = config.eval.get("inception_weights", "")
     if self.inception_weights:
       if self.uses_judge:
@@ -166,7 +214,32 @@ class GAN(Family):
                             tx=optim.make_optimizer(self.config.optim_g, steps)),
         d=TrainState.create(apply_fn=self.disc.apply, params=dv["params"],
                             batch_stats=dv.get("batch_stats", {}),
-                            tx=optim.make_optimizer(self.config.optim_d, steps * self.d_steps)))
+                            tx=optim.make_optimizer(self.config.optim_d, steps * self.d_steps)),
+        ema=jax.tree.map(jnp.copy, gv["params"]) if self.ema_decay else None)
+
+  # --- generator EMA ----------------------------------------------------------------
+
+  def update_ema(self, ema, params, step: jnp.ndarray):
+    """ema <- d ema + (1 - d) params, d = min(ema_decay, (1 + step) / (10 + step)).
+
+    The ramp (TensorFlow's ExponentialMovingAverage with num_updates) keeps the
+    average from dragging the untrained initial weights along for thousands of
+    steps; `step` is the generator's optimizer step after this update.
+    """
+    t = step.astype(jnp.float32)
+    decay = jnp.minimum(self.ema_decay, (1.0 + t) / (10.0 + t))
+    return jax.tree.map(lambda e, p: decay * e + (1.0 - decay) * p, ema, params)
+
+  def sampling_state(self, state: GANState, raw: bool = False) -> GANState:
+    """The state whose generator draws samples: params replaced by their EMA when the run
+    keeps one (and not `raw`). Batch-norm statistics stay the generator's own."""
+    if raw or state.ema is None:
+      return state
+    return state.replace(g=state.g.replace(params=state.ema))
+
+  def raw_state(self, state: GANState):
+    """The state without its EMA (samples use the trained weights); None if it keeps none."""
+    return None if state.ema is None else state.replace(ema=None)
 
   def generate(self, g: TrainState, z, cond=None, train: bool = False, params=None):
     """(images [B, H, W, C] in the output range, updated batch stats)."""
@@ -231,9 +304,15 @@ class GAN(Family):
     both_cond = None if cond is None else jnp.concatenate([cond, cond])
 
     def loss_fn(params):
-      # Real and fake go through D as one batch (as the seed): batch norm sees both.
-      out, stats = self.discriminate(state.d, both, both_cond, True, kdrop, params)
-      real_out, fake_out = out[:n], out[n:]
+      if self.d_batches == "joint":
+        # Real and fake go through D as one batch (as the 64x64 seed): batch norm sees both.
+        out, stats = self.discriminate(state.d, both, both_cond, True, kdrop, params)
+        real_out, fake_out = out[:n], out[n:]
+      else:  # Two forward passes (as PyTorch loops do): batch norm sees real, then fake.
+        k_real, k_fake = jax.random.split(kdrop)
+        real_out, stats = self.discriminate(state.d, both[:n], cond, True, k_real, params)
+        fake_out, stats = self.discriminate(state.d.replace(batch_stats=stats), both[n:], cond,
+                                            True, k_fake, params)
       loss = self.loss.d(real_out, fake_out, real_t, fake_t)
       aux = {"d_loss": loss, "d_real": self._readout(real_out).mean(),
              "d_fake": self._readout(fake_out).mean()}
@@ -271,7 +350,8 @@ class GAN(Family):
     grads, metrics = self._mean(grads), self._mean(metrics)
     metrics["g_grad_norm"] = optim.global_norm(grads)
     g = state.g.apply_gradients(grads=grads).replace(batch_stats=stats)
-    return state.replace(g=g), metrics
+    ema = None if state.ema is None else self.update_ema(state.ema, g.params, g.step)
+    return state.replace(g=g, ema=ema), metrics
 
   def train_step(self, state: GANState, batch: Batch, key: jax.Array):
     """`d_steps` discriminator updates (one per chunk of the batch), then one generator update."""
@@ -296,7 +376,7 @@ class GAN(Family):
     near-identical images drive `fake_std` towards 0.
     """
     x, cond = self.inputs(batch), self.one_hot(batch["label"])
-    fake, _ = self.generate(state.g, self.noise(key, x.shape[0]), cond)
+    fake, _ = self.generate(self.sampling_state(state).g, self.noise(key, x.shape[0]), cond)
     valid = batch.get("valid")
     spread = lambda im: jnp.full(im.shape[:1], _masked_std(im, valid).mean())
     return {"d_real": self._readout(self.discriminate(state.d, x, cond)[0]),
@@ -339,7 +419,7 @@ class GAN(Family):
 
   def monitor_images(self, state: GANState, inputs: Dict[str, Any]) -> jnp.ndarray:
     cond = self.one_hot(inputs["label"]) if "label" in inputs else None
-    return self.images(state.g, inputs["z"], cond)
+    return self.images(self.sampling_state(state).g, inputs["z"], cond)
 
   def sample(self, state: GANState, key: jax.Array, num: int, labels=None) -> np.ndarray:
     """`num` images [num, H, W, C] in [0, 1] (host), in chunks of `eval.batch_size`.
@@ -351,7 +431,8 @@ class GAN(Family):
       k = jax.random.fold_in(key, i)
       m = min(chunk, num - i)
       cond = None if labels is None else self.one_hot(jnp.asarray(labels[i:i + m]))
-      out.append(np.asarray(self.images_jit(state.g, self._noise(k, (m, self.noise_dim)), cond)))
+      out.append(np.asarray(self.images_jit(self.sampling_state(state).g,
+                                            self._noise(k, (m, self.noise_dim)), cond)))
     return np.concatenate(out)
 
   @functools.cached_property
@@ -362,17 +443,17 @@ class GAN(Family):
                                        batch_size=self.config.eval.get("batch_size", 50))
 
   def judge_metrics(self, state, judge, key, test, num: int = 2000):
-    """MNIST: judge Fréchet / KID of `num` samples to as many test images (label accuracy if
-    conditional). Image folders (judge None): sliced Wasserstein distance to the real images, and
-    with `eval.inception_weights` the Fréchet Inception distance ('fid') of the same samples."""
+    """MNIST: the judge's scores (`gm.metrics.scores.feature_scores`) of `num` samples vs as many
+    test images (label accuracy if conditional). Image folders (judge None):
+    `gm.metrics.scores.image_set_scores` of samples vs up to 1,000 real images (SWD, random-CNN
+    precision/recall/density/coverage; with `eval.inception_weights` FID and the same on
+    Inception features)."""
     if judge is None:
-      from gm.metrics.swd import swd  # pylint: disable=g-import-not-at-top
-      real = np.asarray(to_float(test["image"][:min(num, 1000)]))
-      samples = self.sample(state, key, max(len(real), 256))
-      scores = swd(samples, real)
-      if self.inception_weights:
-        scores["fid"] = self.inception_features.fid(samples, real)
-      return scores
+      from gm.metrics import scores as scores_lib  # pylint: disable=g-import-not-at-top
+      real = np.asarray(to_float(test["image"][:min(num, scores_lib.FOLDER_MAX_REAL)]))
+      samples = self.sample(state, key, max(len(real), scores_lib.FOLDER_MIN_SAMPLES))
+      return scores_lib.image_set_scores(
+          samples, real, self.inception_features if self.inception_weights else None)
     labels = np.arange(num) % self.num_classes if self.num_classes else None
     samples = self.sample(state, key, num, labels)
     scores = judge.distances(samples, np.asarray(to_float(test["image"][:num])))

@@ -11,7 +11,7 @@ import numpy as np
 
 from gm import backend, checkpoint, config_utils, families
 from gm.errors import UserError
-from gm.metrics.distances import frechet_distance, kernel_distance
+from gm.metrics.scores import feature_scores
 
 
 class Judge:
@@ -52,10 +52,9 @@ class Judge:
     return {k: np.concatenate(v) for k, v in out.items()}
 
   def distances(self, generated: np.ndarray, reference: np.ndarray) -> Dict[str, float]:
-    """Fréchet and kernel distances between judge features of two image sets."""
-    fa, fb = self(generated)["features"], self(reference)["features"]
-    kid, kid_std = kernel_distance(fa, fb)
-    return {"frechet": frechet_distance(fa, fb), "kid": kid, "kid_std": kid_std}
+    """Judge-feature scores of two image sets: Fréchet distance, KID x 10^3 ('kid_x1e3'),
+    precision, recall, density and coverage (`gm.metrics.scores.feature_scores`)."""
+    return feature_scores(self(generated)["features"], self(reference)["features"])
 
 
 @functools.lru_cache(maxsize=4)

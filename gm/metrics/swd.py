@@ -1,12 +1,33 @@
 """Sliced Wasserstein distance on multi-scale image patches (Karras et al. 2018, PGGAN).
 
 A quality number for GANs on small image sets that needs no downloaded
-weights. Each image set is decomposed into a Laplacian pyramid (5-tap binomial
-filter; 64 -> 32 -> 16 px for 64x64 images); from every level, random 7x7
-patches are taken, normalised per colour channel, and the two patch sets are
-compared by the sliced Wasserstein distance: the mean over random unit
-directions of the 1-D Wasserstein-1 distance between the sorted projections.
-Reported per level (x 1e3, as PGGAN) and averaged; lower is better.
+weights. It follows PGGAN's published implementation
+(github.com/tkarras/progressive_growing_of_gans, `metrics/sliced_wasserstein.py`,
+commit a92638a) in every choice that changes the values:
+
+* Laplacian pyramid: the 5x5 binomial filter ([1, 4, 6, 4, 1] / 16 in each
+  direction) with mirrored borders that do not repeat the edge pixel (scipy's
+  mode='mirror', OpenCV's BORDER_REFLECT_101, as cv2.pyrDown / cv2.pyrUp);
+  downsampling takes every second pixel, upsampling inserts zeros and filters
+  with 4x the kernel.
+* Levels: one per resolution res, res // 2, ... while >= 16 (64 px: 64, 32, 16;
+  48 px: 48, 24; 28 px: 28 alone), band-pass except the last, low-pass one.
+* 128 random 7x7 patches per image and level, anywhere inside the level.
+* Descriptors normalised per colour channel over all patches of one set
+  (zero mean, unit population std).
+* 4 repeats x 128 random unit directions; the 1-D Wasserstein-1 distance
+  between the sorted projections, averaged over directions and repeats.
+* x 1e3 per level ('swd_64', 'swd_32', ...), and their mean ('swd').
+
+The random draws come from numpy's seeded Generator rather than PGGAN's global
+legacy stream, so the two agree in distribution, not draw for draw. Tests
+compare against a port of the reference (tests/reference/pggan_swd.py): given
+the port's draws gm returns its numbers to float32 rounding, and with its own
+draws it stays within 3% per level. PGGAN rounds generated images to uint8
+before scoring; gm scores the float samples (at most half a grey level apart).
+Lower is better. The estimate is biased upwards at small sample counts:
+PGGAN's published numbers use 16,384 images per set, and only numbers taken
+with the same counts compare.
 """
 
 from typing import Dict, List
@@ -14,31 +35,72 @@ from typing import Dict, List
 import numpy as np
 from scipy import ndimage
 
-_BINOMIAL = np.array([1.0, 4.0, 6.0, 4.0, 1.0]) / 16.0
+from gm.errors import UserError
+
+_BINOMIAL = np.array([1.0, 4.0, 6.0, 4.0, 1.0], np.float32) / 16.0
+MIN_RESOLUTION = 16      # PGGAN's coarsest level.
+PATCHES_PER_IMAGE = 128  # PGGAN's nhoods_per_image.
+PATCH_SIZE = 7
+DIRECTIONS = 128         # per repeat
+REPEATS = 4
 
 
-def _blur(images: np.ndarray) -> np.ndarray:
-  """Separable 5-tap binomial blur of [N, H, W, C] (reflecting borders)."""
-  x = ndimage.convolve1d(images, _BINOMIAL, axis=1, mode="reflect")
-  return ndimage.convolve1d(x, _BINOMIAL, axis=2, mode="reflect")
+def resolutions(size: int) -> List[int]:
+  """PGGAN's levels for images `size` px high: size, size // 2, ... while >= 16."""
+  out = []
+  while size >= MIN_RESOLUTION:
+    out.append(size)
+    size //= 2
+  return out
 
 
-def laplacian_pyramid(images: np.ndarray, min_size: int = 16) -> List[np.ndarray]:
-  """Levels [N, H/2^i, W/2^i, C]: band-pass levels, then the coarsest Gaussian level."""
-  levels, g = [], images.astype(np.float64)
-  while g.shape[1] > min_size and g.shape[1] % 2 == 0:
-    down = _blur(g)[:, ::2, ::2]
-    up = np.zeros_like(g)
-    up[:, ::2, ::2] = down
-    up = _blur(up) * 4.0  # Zero-insertion upsampling, renormalised.
-    levels.append(g - up)
+def _blur(images: np.ndarray, gain: float = 1.0) -> np.ndarray:
+  """The separable 5x5 binomial filter over H and W of [N, H, W, C], mirrored borders."""
+  x = ndimage.convolve1d(images, _BINOMIAL * np.float32(gain), axis=1, mode="mirror")
+  return ndimage.convolve1d(x, _BINOMIAL, axis=2, mode="mirror")
+
+
+def _pyr_down(images: np.ndarray) -> np.ndarray:
+  """[N, H, W, C] -> [N, ceil(H/2), ceil(W/2), C] (cv2.pyrDown)."""
+  return _blur(images)[:, ::2, ::2]
+
+
+def _pyr_up(images: np.ndarray, height: int, width: int) -> np.ndarray:
+  """[N, h, w, C] -> [N, height, width, C]: zero insertion, 4x the filter (cv2.pyrUp).
+
+  For an odd finer size (where the reference fails on a shape mismatch) the
+  2h x 2w result is cropped to it.
+  """
+  n, h, w, c = images.shape
+  up = np.zeros((n, 2 * h, 2 * w, c), images.dtype)
+  up[:, ::2, ::2] = images
+  return _blur(up, 4.0)[:, :height, :width]
+
+
+def laplacian_pyramid(images: np.ndarray, num_levels: int = 0) -> List[np.ndarray]:
+  """Levels [N, H_i, W_i, C] (float32), finest first: band-pass levels, then the low-pass one.
+
+  Args:
+    images: [N, H, W, C].
+    num_levels: how many levels; 0 for PGGAN's (`resolutions(H)`).
+  """
+  g = np.asarray(images, np.float32)
+  num_levels = num_levels or max(1, len(resolutions(g.shape[1])))
+  levels = []
+  for _ in range(num_levels - 1):
+    down = _pyr_down(g)
+    levels.append(g - _pyr_up(down, g.shape[1], g.shape[2]))
     g = down
   levels.append(g)
   return levels
 
 
 def patches(level: np.ndarray, per_image: int, size: int, rng: np.random.Generator) -> np.ndarray:
-  """`per_image` random size x size patches per image, flattened: [N * per_image, size*size*C]."""
+  """`per_image` random size x size patches per image, flattened: [N * per_image, size*size*C].
+
+  Top-left corners are uniform over all (H - size + 1) x (W - size + 1)
+  positions, as PGGAN's centres in [size // 2, H - size // 2).
+  """
   n, h, w, c = level.shape
   ys = rng.integers(0, h - size + 1, (n, per_image))
   xs = rng.integers(0, w - size + 1, (n, per_image))
@@ -56,9 +118,12 @@ def _normalise(desc: np.ndarray, channels: int) -> np.ndarray:
   return d.reshape(len(desc), -1)
 
 
-def sliced_wasserstein(a: np.ndarray, b: np.ndarray, directions: int = 128, repeats: int = 4,
-                       rng: np.random.Generator = None) -> float:
-  """Mean over random unit directions of W1 between the projected sets a [N, D] and b [N, D]."""
+def sliced_wasserstein(a: np.ndarray, b: np.ndarray, directions: int = DIRECTIONS,
+                       repeats: int = REPEATS, rng: np.random.Generator = None) -> float:
+  """Mean over random unit directions of W1 between the projected sets a [N, D] and b [M, D].
+
+  The larger set is subsampled to the smaller's size (PGGAN requires equal sizes).
+  """
   rng = rng or np.random.default_rng(0)
   n = min(len(a), len(b))
   a = a[rng.choice(len(a), n, replace=False)] if len(a) > n else a
@@ -66,22 +131,37 @@ def sliced_wasserstein(a: np.ndarray, b: np.ndarray, directions: int = 128, repe
   results = []
   for _ in range(repeats):
     d = rng.normal(size=(a.shape[1], directions))
-    d /= np.linalg.norm(d, axis=0, keepdims=True)
+    d = (d / np.linalg.norm(d, axis=0, keepdims=True)).astype(a.dtype)
     pa, pb = np.sort(a @ d, axis=0), np.sort(b @ d, axis=0)
-    results.append(np.abs(pa - pb).mean())
+    results.append(np.abs(pa - pb).astype(np.float64).mean())
   return float(np.mean(results))
 
 
-def swd(generated: np.ndarray, real: np.ndarray, patches_per_image: int = 64,
-        patch_size: int = 7, seed: int = 0) -> Dict[str, float]:
+def swd(generated: np.ndarray, real: np.ndarray, patches_per_image: int = PATCHES_PER_IMAGE,
+        patch_size: int = PATCH_SIZE, seed: int = 0) -> Dict[str, float]:
   """SWD x 1e3 per pyramid level ('swd_64', 'swd_32', ...) and their mean ('swd').
 
   Args:
-    generated, real: images [N, H, W, C] in [0, 1] (any N each).
+    generated, real: images [N, H, W, C] in [0, 1] (any N each; same H, W, C).
+    patches_per_image: descriptors per image and level (PGGAN: 128).
+    patch_size: descriptor side (PGGAN: 7).
+    seed: of the patch positions, the subsampling and the directions.
+
+  Returns:
+    {'swd_<size>': ..., 'swd': mean over levels}; keys name each level's height.
   """
+  generated, real = np.asarray(generated), np.asarray(real)
+  if generated.ndim != 4 or generated.shape[1:] != real.shape[1:]:
+    raise UserError(f"the sliced Wasserstein distance compares image sets of one shape "
+                    f"[N, H, W, C]; got {generated.shape} and {real.shape}")
+  num_levels = len(resolutions(real.shape[1]))
+  if not num_levels or min(real.shape[1:3]) < MIN_RESOLUTION:
+    raise UserError(f"the sliced Wasserstein distance needs images of at least {MIN_RESOLUTION}x"
+                    f"{MIN_RESOLUTION} px (PGGAN's coarsest level); these are "
+                    f"{real.shape[1]}x{real.shape[2]}: raise data.image_size")
   rng = np.random.default_rng(seed)
   out = {}
-  for la, lb in zip(laplacian_pyramid(generated), laplacian_pyramid(real)):
+  for la, lb in zip(laplacian_pyramid(generated, num_levels), laplacian_pyramid(real, num_levels)):
     c = la.shape[-1]
     da = _normalise(patches(la, patches_per_image, patch_size, rng), c)
     db = _normalise(patches(lb, patches_per_image, patch_size, rng), c)

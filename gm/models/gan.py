@@ -16,6 +16,7 @@ from typing import Optional, Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from gm.models.conv import KERAS_INIT
 from gm.models.layers import Conv, ConvTranspose, max_pool_2x2
@@ -209,6 +210,157 @@ class DCGANCakeUpsampleGenerator(nn.Module):
         h = nn.leaky_relu(_batch_norm(train, self.axis_name)(h), self.leak)
     h = Conv(self.channels, (5, 5), padding="SAME", kernel_init=KERAS_INIT)(h)
     return jax.nn.sigmoid(h)
+
+
+# PyTorch's default initialisation of Conv2d / ConvTranspose2d / Linear (kaiming_uniform with
+# a = sqrt(5)): weights and biases uniform in +-1/sqrt(fan_in). PyTorch takes a transposed conv's
+# fan_in from its weight's dim 1, the output channels, hence `in_axis=-1` for HWIO kernels there.
+TORCH_INIT = nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform")
+TORCH_INIT_TRANSPOSED = nn.initializers.variance_scaling(1 / 3, "fan_in", "uniform",
+                                                         in_axis=-1, out_axis=-2)
+
+
+def torch_bias_init(fan_in: int):
+  """PyTorch's default bias initialiser: uniform in +-1/sqrt(fan_in)."""
+  bound = 1.0 / fan_in ** 0.5
+  return lambda key, shape, dtype=jnp.float32: jax.random.uniform(key, shape, dtype, -bound, bound)
+
+
+def _torch_batch_norm(train: bool, axis_name: Optional[str]) -> nn.BatchNorm:
+  """PyTorch's BatchNorm2d defaults: momentum 0.1 (Flax's 0.9), epsilon 1e-5."""
+  return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
+                      axis_name=axis_name if train else None)
+
+
+@DISCRIMINATORS.register("dcgan_cake32")
+class DCGANCake32Discriminator(nn.Module):
+  """Seed 004 (the 32x32 PyTorch report): three conv 4x4 stride 2 with padding 2 on each side
+  (32, 64, 128 filters), each with batch norm and LeakyReLU(0.2); flatten; dropout 0.5; dense 1.
+
+  32 -> 17 -> 9 -> 5; 3,200 features; 169,249 trainable parameters (PyTorch's count), and
+  PyTorch's default initialisation and batch-norm settings. Returns a logit (the report's
+  sigmoid is inside the loss, for stability). `width` scales the filters (smoke configs).
+  """
+  filters: Sequence[int] = (32, 64, 128)
+  width: float = 1.0
+  dropout: float = 0.5
+  leak: float = 0.2
+  axis_name: Optional[str] = None
+
+  @nn.compact
+  def __call__(self, x, cond=None, train: bool = True, bn_running: bool = False):
+    for f in self.filters:
+      cin = x.shape[-1]
+      x = Conv(max(1, int(f * self.width)), (4, 4), (2, 2), padding=((2, 2), (2, 2)),
+               kernel_init=TORCH_INIT, bias_init=torch_bias_init(cin * 16))(x)
+      x = nn.leaky_relu(_torch_batch_norm(train and not bn_running, self.axis_name)(x), self.leak)
+    h = _with_cond(x.reshape(x.shape[0], -1), cond)  # [B, 5*5*128 (+K)]
+    self.sow("intermediates", "features", h)
+    h = nn.Dropout(self.dropout, deterministic=not train)(h)
+    return nn.Dense(1, kernel_init=TORCH_INIT, bias_init=torch_bias_init(h.shape[-1]))(h)[:, 0]
+
+
+@GENERATORS.register("dcgan_cake32")
+class DCGANCake32Generator(nn.Module):
+  """Seed 004's generator: z (64) -> dense 4*4*64, no activation; reshape; transposed convs 4x4
+  stride 2 padding 1 (64, 128, 256 filters), each with LeakyReLU(0.2); conv 5x5 padding 2 to
+  3 channels; tanh. 4 -> 8 -> 16 -> 32; 807,107 parameters; PyTorch's default initialisation.
+
+  (PyTorch's padding 1 for a 4x4 stride-2 transposed conv is 'SAME' here: both double the size
+  with two rows of padding each side of the dilated input.)
+  """
+  output_range = (-1.0, 1.0)
+  filters: Sequence[int] = (64, 128, 256)
+  start: int = 4
+  start_channels: int = 64
+  width: float = 1.0
+  leak: float = 0.2
+  channels: int = 3
+  axis_name: Optional[str] = None
+  conv_transpose_impl: str = "auto"
+
+  @nn.compact
+  def __call__(self, z, cond=None, train: bool = True):
+    c0 = max(1, int(self.start_channels * self.width))
+    h = _with_cond(z, cond)
+    h = nn.Dense(self.start * self.start * c0, kernel_init=TORCH_INIT,
+                 bias_init=torch_bias_init(h.shape[-1]))(h)
+    h = h.reshape(-1, self.start, self.start, c0)  # [B, 4, 4, 64]
+    for f in self.filters:
+      cout = max(1, int(f * self.width))
+      h = ConvTranspose(cout, (4, 4), (2, 2), impl=self.conv_transpose_impl,
+                        kernel_init=TORCH_INIT_TRANSPOSED, bias_init=torch_bias_init(cout * 16))(h)
+      h = nn.leaky_relu(h, self.leak)
+    cin = h.shape[-1]
+    h = Conv(self.channels, (5, 5), padding=((2, 2), (2, 2)), kernel_init=TORCH_INIT,
+             bias_init=torch_bias_init(cin * 25))(h)
+    return jnp.tanh(h)  # [B, 32, 32, 3]
+
+
+def pixel_norm(x: jnp.ndarray, eps: float = 1e-8) -> jnp.ndarray:
+  """Each pixel's feature vector scaled to unit root-mean-square (PGGAN's generator norm)."""
+  return x * jax.lax.rsqrt(jnp.mean(jnp.square(x), axis=-1, keepdims=True) + eps)
+
+
+@GENERATORS.register("dcgan")
+class DCGANGenerator(nn.Module):
+  """Radford et al.'s DCGAN generator, any power-of-two size from 4x4: dense to 4x4 x
+  (width * 2^(L-1)) channels, then transposed convs 4x4 stride 2 halving the channels, each
+  normalised and LeakyReLU(0.2); the last to RGB, tanh.
+
+  `norm`: 'pixel' (PGGAN's pixel norm: no batch statistics, so an EMA of the
+  weights is a complete generator), 'batch' (DCGAN's), or 'none'.
+  """
+  output_range = (-1.0, 1.0)
+  size: int = 64
+  width: int = 32        # Channels before the last layer; doubled per stage towards 4x4.
+  norm: str = "pixel"
+  leak: float = 0.2
+  channels: int = 3
+  axis_name: Optional[str] = None
+  conv_transpose_impl: str = "auto"
+
+  def _norm(self, x, train):
+    if self.norm == "pixel":
+      return pixel_norm(x)
+    if self.norm == "batch":
+      return _batch_norm(train, self.axis_name)(x)
+    return x
+
+  @nn.compact
+  def __call__(self, z, cond=None, train: bool = True):
+    stages = int(np.log2(self.size)) - 2  # 4 -> size in this many doublings.
+    c = self.width * 2 ** (stages - 1)
+    h = nn.Dense(4 * 4 * c)(_with_cond(z, cond)).reshape(-1, 4, 4, c)  # [B, 4, 4, C]
+    h = nn.leaky_relu(self._norm(h, train), self.leak)
+    for i in range(stages - 1):
+      h = ConvTranspose(c // 2 ** (i + 1), (4, 4), (2, 2), impl=self.conv_transpose_impl)(h)
+      h = nn.leaky_relu(self._norm(h, train), self.leak)
+    h = ConvTranspose(self.channels, (4, 4), (2, 2), impl=self.conv_transpose_impl)(h)
+    return jnp.tanh(h)  # [B, size, size, 3]
+
+
+@DISCRIMINATORS.register("dcgan")
+class DCGANDiscriminator(nn.Module):
+  """Radford et al.'s DCGAN discriminator, any power-of-two size: convs 4x4 stride 2 from
+  `width` channels, doubling, down to 4x4; batch norm after all but the first; LeakyReLU(0.2);
+  dense 1 (a logit)."""
+  size: int = 64
+  width: int = 32
+  leak: float = 0.2
+  axis_name: Optional[str] = None
+
+  @nn.compact
+  def __call__(self, x, cond=None, train: bool = True, bn_running: bool = False):
+    stages = int(np.log2(self.size)) - 2
+    for i in range(stages):
+      x = Conv(self.width * 2 ** i, (4, 4), (2, 2), padding=((1, 1), (1, 1)))(x)
+      if i:
+        x = _batch_norm(train and not bn_running, self.axis_name)(x)
+      x = nn.leaky_relu(x, self.leak)
+    h = _with_cond(x.reshape(x.shape[0], -1), cond)  # [B, 4*4*C (+K)]
+    self.sow("intermediates", "features", h)
+    return nn.Dense(1)(h)[:, 0]
 
 
 def count_params(variables) -> int:

@@ -343,6 +343,7 @@ class Conv(nn.Module):
   use_bias: bool = True
   impl: str = "auto"
   kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
+  bias_init: nn.initializers.Initializer = nn.initializers.zeros
 
   @nn.compact
   def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
@@ -350,7 +351,7 @@ class Conv(nn.Module):
                         (*self.kernel_size, x.shape[-1], self.features))
     y = conv2d(x, kernel.astype(x.dtype), self.strides, self.padding, self.impl)
     if self.use_bias:
-      y = y + self.param("bias", nn.initializers.zeros, (self.features,)).astype(y.dtype)
+      y = y + self.param("bias", self.bias_init, (self.features,)).astype(y.dtype)
     return y
 
 
@@ -390,6 +391,7 @@ class ConvTranspose(nn.Module):
   impl: str = "auto"
   dtype: jnp.dtype = None
   kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
+  bias_init: nn.initializers.Initializer = nn.initializers.zeros
 
   @nn.compact
   def __call__(self, x: jnp.ndarray) -> jnp.ndarray:
@@ -411,5 +413,5 @@ class ConvTranspose(nn.Module):
       y = jax.lax.conv_transpose(x, kernel, self.strides, "SAME",
                                  dimension_numbers=("NHWC", "HWIO", "NHWC"))
     if self.use_bias:
-      y = y + self.param("bias", nn.initializers.zeros, (self.features,)).astype(dtype)
+      y = y + self.param("bias", self.bias_init, (self.features,)).astype(dtype)
     return y

@@ -1,0 +1,227 @@
+r"""Regenerates every figure and number of the README's cake section from run directories.
+
+  python scripts/cake_section.py --runs fast=runs/cake_fast,seed004=runs/cake32 \
+      [--ablations fast_nodiff=runs/cake_fast_nodiff,seed004_diff=runs/cake32_diff] \
+      [--out docs]
+
+What it writes (figures under <out>/figures/, numbers in <out>/cake_results.json):
+  - cake_swd_vs_minutes.png: held-out SWD of every checkpoint of every run against the
+    wall-clock minutes from process start to that checkpoint (EMA generator solid, raw
+    weights dashed), with the floor (as many training photos vs the held-out photos);
+  - for each of the two main runs: the latest sample grid, the evolution strip over the
+    checkpoint history, and the loss curves;
+  - inversion of two training photos, two held-out photos and the cat (skimage:chelsea)
+    with three procedures (the seed assignment's, the seed report's, the recommended one)
+    by both generators: PSNR/SSIM table, the recommended procedure's evolution strips;
+  - perturbation of single coordinates and interpolation between two inverted photos, and
+    both generators side by side on the same targets (compare-generators).
+
+It runs the same `eval.py` commands a user would (in this process, so JAX compiles
+once per generator), then copies their outputs under stable names. Every run
+must hold out photos (`data.holdout`) and use the same folder and split.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from typing import Dict, List
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+# Inversion targets: two training photos, two held-out photos, the out-of-domain cat.
+INDEX, IMAGE = "0,1,test:0,test:1", "skimage:chelsea"
+PROCEDURES = {  # name -> eval.py invert options
+    "assignment": ["--loss", "mse", "--optimizer", "sgd", "--lr", "0.01", "--momentum", "0.9",
+                   "--steps", "100"],
+    "report": ["--loss", "sse", "--optimizer", "sgd", "--lr", "0.01", "--momentum", "0.9",
+               "--steps", "100"],
+    "recommended": ["--loss", "mse", "--optimizer", "adam", "--lr", "0.05", "--steps", "300",
+                    "--restarts", "8"],
+}
+
+
+def parse_runs(text: str) -> Dict[str, str]:
+  out = {}
+  for item in filter(None, text.split(",")):
+    name, _, path = item.partition("=")
+    if not path or not os.path.isdir(path):
+      raise SystemExit(f"--runs/--ablations: {item!r} is not name=<run directory>")
+    out[name] = path
+  return out
+
+
+def eval_py(*args: str) -> List[str]:
+  """Runs `eval.py <args>` in this process; returns the paths it wrote."""
+  import contextlib  # pylint: disable=g-import-not-at-top
+  import io  # pylint: disable=g-import-not-at-top
+  from eval import parser, run  # pylint: disable=g-import-not-at-top
+  buf = io.StringIO()
+  with contextlib.redirect_stdout(buf):
+    run(parser().parse_args(list(args)))
+  print(f"eval.py {' '.join(args)}", flush=True)
+  return [line for line in buf.getvalue().splitlines() if os.path.exists(line)]
+
+
+def copy(src: str, out_dir: str, name: str) -> str:
+  dst = os.path.join(out_dir, "figures", name)
+  os.makedirs(os.path.dirname(dst), exist_ok=True)
+  shutil.copyfile(src, dst)
+  return dst
+
+
+def swd_curves(runs: Dict[str, str], seed: int = 0) -> Dict[str, dict]:
+  """Per run: minutes, EMA and raw SWD of every checkpoint against the held-out photos."""
+  from gm.commands.base import RunContext  # pylint: disable=g-import-not-at-top
+  from gm.commands.generic import read_metrics  # pylint: disable=g-import-not-at-top
+  from gm.data import to_float  # pylint: disable=g-import-not-at-top
+  from gm.metrics.swd import swd  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  out = {}
+  for name, workdir in runs.items():
+    ctx = RunContext(workdir)
+    if not ctx.config.data.get("holdout", 0):
+      raise SystemExit(f"{workdir} holds out no photos (data.holdout); it cannot be scored")
+    minutes = {r["step"]: r["time/process_s"] / 60 for r in read_metrics(workdir)
+               if "time/process_s" in r}
+    held = np.asarray(to_float(ctx.dataset.test["image"]))
+    train = np.asarray(to_float(ctx.dataset.train["image"]))
+    n = len(held)
+    curve = {"step": [], "minutes": [], "swd_ema": [], "swd_raw": []}
+    for step in ctx.steps():
+      if step not in minutes:
+        continue  # step 0 (written before training) and checkpoints without a time
+      model = ctx.restore(step).model
+      raw = ctx.family.raw_state(model)
+      key = jax.random.PRNGKey(seed)
+      curve["step"].append(step)
+      curve["minutes"].append(minutes[step])
+      curve["swd_ema"].append(swd(ctx.family.sample(model, key, n), held)["swd"])
+      curve["swd_raw"].append(swd(ctx.family.sample(raw if raw is not None else model, key, n),
+                                  held)["swd"])
+      print(f"{name} step {step} ({minutes[step]:.1f} min): SWD EMA {curve['swd_ema'][-1]:.1f}, "
+            f"raw {curve['swd_raw'][-1]:.1f}", flush=True)
+    floor = [swd(train[i:i + n], held)["swd"] for i in range(0, len(train) - n + 1, n)]
+    out[name] = {**curve, "floor": float(np.mean(floor)), "floor_chunks": floor,
+                 "num_heldout": n, "image_size": int(held.shape[1])}
+  return out
+
+
+def plot_curves(curves: Dict[str, dict], path: str) -> str:
+  from gm import plots  # noqa: F401  (sets the Agg backend)  pylint: disable=g-import-not-at-top
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  fig, ax = plt.subplots(figsize=(7, 4.2))
+  floors = {}
+  for i, (name, c) in enumerate(curves.items()):
+    color = f"C{i}"
+    ax.plot(c["minutes"], c["swd_ema"], "-o", ms=3, color=color, label=f"{name} (EMA)")
+    ax.plot(c["minutes"], c["swd_raw"], "--", color=color, alpha=0.7, label=f"{name} (raw)")
+    floors.setdefault(c["image_size"], c["floor"])
+  for size, floor in floors.items():
+    ax.axhline(floor, color="k", lw=0.8, ls=":")
+    ax.axhline(1.5 * floor, color="k", lw=0.8, ls="-.")
+    ax.text(0, floor, f" floor {size}px", va="bottom", fontsize=8)
+    ax.text(0, 1.5 * floor, f" 1.5x floor {size}px", va="bottom", fontsize=8)
+  ax.set_xlabel("wall-clock minutes from process start (2-core CPU)")
+  ax.set_ylabel("SWD x1e3 vs held-out photos")
+  ax.set_yscale("log")
+  ax.legend(fontsize=8)
+  ax.set_title("held-out sliced Wasserstein distance over training")
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+  return path
+
+
+def run_figures(name: str, workdir: str, out_dir: str) -> None:
+  from gm.commands.base import RunContext  # pylint: disable=g-import-not-at-top
+  latest = RunContext(workdir).steps()[-1]
+  copy(os.path.join(workdir, "samples", f"step_{latest:08d}.png"), out_dir,
+       f"cake_{name}_samples.png")
+  strip = [p for p in eval_py("evolution", "--workdir", workdir, "--strip", "8")
+           if p.endswith("evolution_strip.png")][0]
+  copy(strip, out_dir, f"cake_{name}_evolution.png")
+  copy(eval_py("loss-curves", "--workdir", workdir)[0], out_dir, f"cake_{name}_loss_curves.png")
+
+
+def inversions(runs: Dict[str, str], out_dir: str) -> dict:
+  """PSNR/SSIM of every procedure and generator; the recommended one's figures."""
+  table = {}
+  for name, workdir in runs.items():
+    for proc, opts in PROCEDURES.items():
+      paths = eval_py("invert", "--workdir", workdir, "--index", INDEX, "--image", IMAGE,
+                      "--name", f"invert_{proc}", *opts)
+      report = json.load(open([p for p in paths if p.endswith(".json")][0]))
+      table.setdefault(name, {})[proc] = {k: report[k] for k in ("targets", "psnr_db", "ssim")}
+      if proc == "recommended":
+        copy([p for p in paths if p.endswith("_evolution.png") or "_evolution_step" in p
+              and p.endswith(".png")][0], out_dir, f"cake_{name}_invert_evolution.png")
+        z = [p for p in paths if p.endswith(".npz")][0]
+        perturb = eval_py("perturb", "--workdir", workdir, "--z", z, "--target", "0")
+        copy(perturb[0], out_dir, f"cake_{name}_perturb.png")
+        interp = eval_py("interpolate", "--workdir", workdir, "--a", "test:0", "--b", "test:1",
+                         *opts)
+        copy(interp[0], out_dir, f"cake_{name}_interpolate.png")
+  return table
+
+
+def markdown_inversion_table(table: dict) -> str:
+  rows = ["| generator | procedure | training photos (PSNR dB / SSIM) | held-out photos | cat |",
+          "|---|---|---|---|---|"]
+  for name, procs in table.items():
+    for proc, r in procs.items():
+      p, s = np.asarray(r["psnr_db"]), np.asarray(r["ssim"])
+      cell = lambda idx: f"{p[idx].mean():.1f} / {s[idx].mean():.2f}"
+      rows.append(f"| {name} | {proc} | {cell([0, 1])} | {cell([2, 3])} | {cell([4])} |")
+  return "\n".join(rows)
+
+
+def main():
+  ap = argparse.ArgumentParser(description=__doc__,
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+  ap.add_argument("--runs", required=True, help="the two main runs: fast=<dir>,seed004=<dir>")
+  ap.add_argument("--ablations", default="", help="more runs for the SWD curves only")
+  ap.add_argument("--out", default=os.path.join(ROOT, "docs"))
+  ap.add_argument("--skip", default="", help="comma-separated: curves, figures, inversion")
+  args = ap.parse_args()
+  from gm import cli  # pylint: disable=g-import-not-at-top
+  cli.setup_logging(False)
+  runs, ablations = parse_runs(args.runs), parse_runs(args.ablations)
+  skip = set(filter(None, args.skip.split(",")))
+  results_path = os.path.join(args.out, "cake_results.json")
+  results = json.load(open(results_path)) if os.path.exists(results_path) else {}
+  if "curves" not in skip:
+    results["curves"] = swd_curves({**runs, **ablations})
+    plot_curves(results["curves"], os.path.join(args.out, "figures", "cake_swd_vs_minutes.png"))
+  if "figures" not in skip:
+    for name, workdir in runs.items():
+      run_figures(name, workdir, args.out)
+  if "inversion" not in skip:
+    results["inversion"] = inversions(runs, args.out)
+    (a, wa), (b, wb) = list(runs.items())[:2]
+    paths = eval_py("compare-generators", "--workdir", wa, "--other", wb, "--index", INDEX,
+                    "--image", IMAGE, *PROCEDURES["recommended"])
+    for p in paths:
+      for part in ("invert", "interpolate", "perturb"):
+        if p.endswith(f"_{part}.png"):
+          copy(p, args.out, f"cake_compare_{part}.png")
+    results["compare"] = json.load(open([p for p in paths if p.endswith(".json")][0]))
+  results["runs"] = {**runs, **ablations}
+  with open(results_path, "w") as f:
+    json.dump(results, f, indent=1)
+  if "inversion" in results:
+    print(markdown_inversion_table(results["inversion"]))
+  for name, c in results.get("curves", {}).items():
+    best = int(np.argmin(c["swd_ema"]))
+    print(f"{name}: floor {c['floor']:.1f}; last {c['swd_ema'][-1]:.1f} (EMA) / "
+          f"{c['swd_raw'][-1]:.1f} (raw) at {c['minutes'][-1]:.1f} min; best EMA "
+          f"{c['swd_ema'][best]:.1f} at {c['minutes'][best]:.1f} min")
+
+
+if __name__ == "__main__":
+  main()
