@@ -39,6 +39,10 @@ EXPECTED = {
     ("cgan_mnist", None): GAN_MNIST,
     ("dcgan_cake", None): CAKE,
     ("dcgan_cake_upsample", None): CAKE,
+    ("cake_fast", None): {"optim_g": ("adam", 2e-4, 0.5, 0.99, "constant"),  # The fast recipe.
+                          "optim_d": ("adam", 2e-4, 0.5, 0.99, "constant")},
+    ("dcgan_cake32", None): {"optim_g": ("adam", 1.5e-5, 0.5, 0.999, "constant"),  # Seed 004.
+                             "optim_d": ("adam", 1e-5, 0.5, 0.999, "constant")},
 }
 
 
