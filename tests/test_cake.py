@@ -19,6 +19,7 @@ from gm.data import folder
 from gm.errors import UserError
 from gm.metrics import scores, swd as S
 from gm.models import gan as M
+from resume_check import assert_bit_identical, moved_means, straight_and_resumed
 
 
 def _write_photos(d, n=12):
@@ -123,6 +124,7 @@ def test_diff_augment_translation_cutout_and_gradients():
   assert (zeros <= 64).all() and (zeros >= 16).all()  # an 8x8 square, clipped at the border
   moved = np.asarray(A.diff_augment(x, jax.random.PRNGKey(1), ("translation",)))
   assert ((moved == 0) | (moved == 1)).all() and (moved.sum((1, 2, 3)) >= 14 * 14 * 3).all()
+  assert (moved == 0).any()  # Something moved (test_augment checks the shifts exactly).
   g = jax.grad(lambda x: A.diff_augment(x, jax.random.PRNGKey(2),
                                         ("color", "translation", "cutout")).sum())(x)
   assert np.isfinite(g).all() and np.abs(g).sum() > 0
@@ -246,3 +248,23 @@ def test_augment_grid_before_training_from_a_config(tmp_path):
                            "--images", "3", "--draws", "4"]))
   grid = np.asarray(Image.open(tmp_path / "out" / "augment_grid.png"))
   assert grid.shape[0] > 3 * 64 and grid.shape[1] > 5 * 64
+
+
+def test_cake_smoke_resumes_bit_exactly(tmp_path):
+  """The cake smoke's second epoch, resumed from the checkpoint of the first in a fresh build,
+  ends bit-identical to the straight run: batch norm in D (whose running statistics the
+  generator step reads), flip/zoom/rotate, dropout and label noise all resume
+  (`tests/resume_check.py`). 24 photos, as the CLI smoke above: the same compiled step."""
+  photos = tmp_path / "photos"
+  photos.mkdir()
+  rng = np.random.default_rng(0)
+  for i in range(24):
+    Image.fromarray(rng.integers(0, 256, (72, 88, 3), dtype=np.uint8)).save(photos / f"{i}.png")
+  c = load_config("dcgan_cake", "smoke")
+  assert c.train.d_bn_in_g_step == "running" and c.augment.flip and c.augment.zoom
+  assert c.augment.rotate and c.loss.label_noise
+  c.data.dir, c.data.cache_dir = str(photos), str(tmp_path / "cache")
+  straight, resumed = straight_and_resumed(c, data.load(c.data), str(tmp_path / "run"))
+  assert int(straight.step) == 6
+  assert_bit_identical(straight, resumed)
+  assert moved_means(straight.model.d.batch_stats)  # D's batch-norm statistics are in play.

@@ -279,7 +279,14 @@ def test_conditional_gan_trains_scores_and_draws_its_plots(tmp_path, judge_dir, 
   run(parser().parse_args(["evolution", "--workdir", wd, "--strip", "5", "--rows", "1"]))
   strip = Image.open(os.path.join(wd, "eval", "evolution_strip.png"))
   assert 56 <= strip.height < 2 * 56  # One checkpoint's row: the last.
-  assert all(0.0 <= r["label_accuracy"] <= 1.0 and r["frechet"] > 0 for r in history["scores"])
+  # `--all` and one checkpoint score the same 64 samples; 8 steps from an untrained generator
+  # leave them far from the digits (Fréchet measured 232, real training images 15.9), and
+  # the label accuracy counts whole samples of the 64.
+  single = json.load(open(os.path.join(wd, "eval", "gan_score_step8.json")))
+  assert single["scores"] == history["scores"][-1:] and single["num_samples"] == 64
+  for r in history["scores"]:
+    assert r["frechet"] > 5 * history["real_train_vs_test"]["frechet"], history
+    assert (64 * r["label_accuracy"]).is_integer() and r["label_accuracy"] < 0.5, history
 
 
 def test_minimax_exercise_cycles_with_period_six(tmp_path):

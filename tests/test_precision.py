@@ -36,16 +36,19 @@ def test_bf16_keeps_state_float32_and_computes_in_bf16():
 
 
 def test_bf16_gradients_follow_float32():
-  """One step's parameter update in bf16 points the same way as in float32."""
-  updates = {}
+  """The loss gradient computed in bf16 points the way of the float32 one (cosine > 0.99;
+  measured 0.997) and differs from it by bf16's rounding (8-bit mantissa: measured 7 %
+  relative), not float32's (~1e-6): a compute dtype that was ignored would give equal gradients
+  and fail here."""
+  grads = {}
   for dtype in ("float32", "bfloat16"):
     family, state, batch = _build("vae_mnist", dtype)
-    new, _ = jax.jit(family.train_step)(state, batch, jax.random.PRNGKey(0))
-    delta = jax.tree.map(lambda a, b: (a - b).ravel(), new.params, state.params)
-    updates[dtype] = jnp.concatenate(jax.tree.leaves(delta))
-  a, b = updates["float32"], updates["bfloat16"]
-  cosine = float(a @ b / jnp.linalg.norm(a) / jnp.linalg.norm(b))
-  assert cosine > 0.95, cosine
+    g = jax.jit(jax.grad(lambda p: family.loss(p, batch, jax.random.PRNGKey(0))[0]))(state.params)
+    grads[dtype] = np.concatenate([np.ravel(v) for v in jax.tree.leaves(g)]).astype(np.float64)
+  a, b = grads["float32"], grads["bfloat16"]
+  cosine = a @ b / np.linalg.norm(a) / np.linalg.norm(b)
+  relative = np.linalg.norm(a - b) / np.linalg.norm(a)
+  assert cosine > 0.99 and 0.01 < relative < 0.3, (cosine, relative)
 
 
 def test_unknown_compute_dtype_is_a_config_error():

@@ -30,7 +30,10 @@ def test_cli_train_then_eval_all_writes_the_contracted_files(tmp_path):
   assert config["data"]["source"] == "embedded" and config["family"] == "vae"
   records = [json.loads(l) for l in open(os.path.join(wd, "metrics.jsonl"))]
   assert [r["epoch"] for r in records] == [1, 2]
-  assert all(np.isfinite(r["test/elbo"]) and r["test/elbo"] < 0 for r in records)
+  # The test ELBO rises between the epochs (measured -539.3 -> -533.4) and beats a model that
+  # ignores the image (each pixel a fair coin: 784 log 1/2 = -543.4 nats).
+  elbos = [r["test/elbo"] for r in records]
+  assert -784 * np.log(2) < elbos[0] < elbos[1] < 0, elbos
   # The loop's running time holds each epoch's steps (and its evaluation, checkpoints).
   session = [r["time/session_s"] for r in records]
   assert 0 < records[0]["time/epoch_s"] <= session[0]

@@ -49,7 +49,14 @@ class Family:
     raise NotImplementedError
 
   def eval_step(self, state: Any, batch: Batch, key: jax.Array) -> Metrics:
-    """Per-example test metrics [B] for one batch; the loop averages them."""
+    """Per-example test metrics [B] for one batch; the loop averages them.
+
+    The evaluator pads the test set to whole batches and adds `batch['valid']`
+    [B] (1.0 for test examples, 0.0 for padding rows). Per-example metrics may
+    ignore it (padding rows are masked out of the means); a statistic of the
+    whole batch (e.g. the GAN's sample spread) must use the valid rows only.
+    Without the key, every row is valid.
+    """
     raise NotImplementedError
 
   def monitor_inputs(self, key: jax.Array, test: Batch) -> Dict[str, Any]:

@@ -78,6 +78,16 @@ jax.tree_util.register_pytree_with_keys(GANState, _flatten_with_keys, _unflatten
 flax.serialization.register_serialization_state(GANState, _to_state_dict, _from_state_dict)
 
 
+def _masked_std(x: jnp.ndarray, valid=None) -> jnp.ndarray:
+  """Standard deviation over axis 0 of the rows where `valid` [B] is 1 (all rows if None)."""
+  if valid is None:
+    return jnp.std(x, axis=0)
+  w = valid.astype(x.dtype).reshape(-1, *([1] * (x.ndim - 1)))
+  count = jnp.sum(w)
+  mean = jnp.sum(w * x, axis=0) / count
+  return jnp.sqrt(jnp.sum(w * jnp.square(x - mean), axis=0) / count)
+
+
 NOISES = {"uniform": lambda key, shape: jax.random.uniform(key, shape, minval=-1.0, maxval=1.0),
           "normal": jax.random.normal}
 
@@ -361,12 +371,14 @@ class GAN(Family):
     """Per-example D(x) on test images and D(G(z)) on as many samples (inference mode).
 
     Also the spread of the batch (`real_std`, `fake_std`: per-pixel standard
-    deviation over the batch, averaged over pixels, repeated per example): samples
-    collapsing to near-identical images drive `fake_std` towards 0.
+    deviation over the batch's valid rows (`batch['valid']`; padding rows left
+    out), averaged over pixels, repeated per example): samples collapsing to
+    near-identical images drive `fake_std` towards 0.
     """
     x, cond = self.inputs(batch), self.one_hot(batch["label"])
     fake, _ = self.generate(self.sampling_state(state).g, self.noise(key, x.shape[0]), cond)
-    spread = lambda im: jnp.full(im.shape[:1], jnp.std(im, axis=0).mean())
+    valid = batch.get("valid")
+    spread = lambda im: jnp.full(im.shape[:1], _masked_std(im, valid).mean())
     return {"d_real": self._readout(self.discriminate(state.d, x, cond)[0]),
             "d_fake": self._readout(self.discriminate(state.d, fake, cond)[0]),
             "real_std": spread(x), "fake_std": spread(fake)}
