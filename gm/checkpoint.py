@@ -19,6 +19,7 @@ import os
 from typing import Any, Dict, List, Optional, Tuple
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 
 from gm import faults, integrity
@@ -27,6 +28,15 @@ from gm.errors import UserError
 log = logging.getLogger("gm")
 
 DAMAGED_DIR = "checkpoints.damaged"
+
+
+def _lists_as_dicts(tree: Any) -> Any:
+  """Orbax's untyped restore gives sequences as lists; flax state dicts key them '0', '1'."""
+  if isinstance(tree, dict):
+    return {k: _lists_as_dicts(v) for k, v in tree.items()}
+  if isinstance(tree, (list, tuple)):
+    return {str(i): _lists_as_dicts(v) for i, v in enumerate(tree)}
+  return tree
 
 
 class Checkpointer:
@@ -39,6 +49,38 @@ class Checkpointer:
         self.directory,
         options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep or None, create=create,
                                              cleanup_tmp_directories=create))
+
+  def _restore_by_name(self, step: int, target: Any) -> Optional[Dict[str, Any]]:
+    """Restores a checkpoint whose tree holds entries `target` lacks, by name.
+
+    Runs written by earlier versions can store slots the current state no longer
+    carries when unused: GANState's `ema` (None) with EMA off, and a generator's
+    empty `batch_stats`. Their checkpoints restore: the on-disk tree is read as
+    saved and `target`'s leaves are filled from it by name, each with its shape,
+    dtype and placement. Returns None (the caller raises) unless every leaf of
+    `target` is found with the same shape and dtype.
+    """
+    import flax.serialization  # pylint: disable=g-import-not-at-top
+    try:
+      out = self.manager.restore(step, args=ocp.args.Composite(
+          state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore()))
+      state = flax.serialization.from_state_dict(target, _lists_as_dicts(out["state"]))
+    except (ValueError, KeyError, TypeError):
+      return None
+    want = jax.tree_util.tree_leaves_with_path(target)
+    got = jax.tree_util.tree_leaves_with_path(state)
+    if [p for p, _ in want] != [p for p, _ in got] or any(
+        np.shape(a) != np.shape(b)
+        or (hasattr(a, "dtype") and np.dtype(a.dtype) != np.dtype(getattr(b, "dtype", None)))
+        for (_, a), (_, b) in zip(want, got)):
+      return None
+    state = jax.tree.map(  # Each leaf placed (and typed) as the target's.
+        lambda t, x: jax.device_put(x, t.sharding) if isinstance(t, jax.Array)
+        else type(t)(np.asarray(x).item()) if isinstance(t, (int, float, bool)) else x,
+        target, state)
+    log.info("checkpoint %d restored by name (its tree has slots this version leaves out)",
+             step)
+    return {"state": state, "meta": out["meta"]}
 
   def steps(self) -> List[int]:
     return sorted(self.manager.all_steps())
@@ -74,10 +116,12 @@ class Checkpointer:
         raise integrity.Damaged(step, self.directory, damage) from e
       if not isinstance(e, (ValueError, KeyError, TypeError)):
         raise
-      reason = str(e).splitlines()[0].split(". ")[0][:200] if str(e) else type(e).__name__
-      raise UserError(f"checkpoint {step} in {self.directory} was written by a different model "
-                      f"({reason}); use the config the run was trained with (its config.json), "
-                      "or a new --workdir for this one") from e
+      out = self._restore_by_name(step, target)
+      if out is None:
+        reason = str(e).splitlines()[0].split(". ")[0][:200] if str(e) else type(e).__name__
+        raise UserError(f"checkpoint {step} in {self.directory} was written by a different "
+                        f"model ({reason}); use the config the run was trained with (its "
+                        "config.json), or a new --workdir for this one") from e
     if not integrity.check(step, self.directory, out["meta"], out["state"]) and note:
       log.warning("checkpoint %d was written before checkpoints carried digests: restored, but "
                   "it cannot be verified", step)
