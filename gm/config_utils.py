@@ -14,8 +14,13 @@ RESUMABLE_KEYS = ("train.num_epochs", "train.checkpoint_every", "train.eval_ever
                   "train.progress", "train.epoch_driver", "train.on_nonfinite",
                   "train.max_rollbacks", "train.rollback_lr_factor",
                   "model.compute_dtype")  # Parameters and optimizer states stay float32.
-# Groups that only decide what is measured and logged, never the training trajectory.
-RESUMABLE_GROUPS = ("eval.", "health.")
+# Groups that only decide what is measured and logged, or how the backend computes the same
+# numbers (layer lowerings: float rounding), never the training trajectory.
+RESUMABLE_GROUPS = ("eval.", "health.", "runtime.")
+# Keys that moved, old name -> new name: a run's config.json written before reads as the new.
+RENAMED_KEYS = {
+    "model.conv_transpose_impl": "runtime.conv_transpose_impl",
+}
 # Keys added after runs were written, with the value that reproduces what those runs did: a
 # run whose config.json lacks one resumes under a config that has this value.
 ADDED_KEYS = {
@@ -49,8 +54,28 @@ def to_dict(config: ml_collections.ConfigDict) -> Dict[str, Any]:
   return json.loads(config.to_json_best_effort())
 
 
+def upgrade(d: Dict[str, Any]) -> Dict[str, Any]:
+  """A config dict with the keys of `RENAMED_KEYS` under their new names (a new dict)."""
+  d = json.loads(json.dumps(d))
+  for old, new in RENAMED_KEYS.items():
+    *old_parents, old_leaf = old.split(".")
+    node = d
+    for p in old_parents:
+      node = node.get(p) if isinstance(node, dict) else None
+    if not isinstance(node, dict) or old_leaf not in node:
+      continue
+    value = node.pop(old_leaf)
+    *new_parents, new_leaf = new.split(".")
+    node = d
+    for p in new_parents:
+      node = node.setdefault(p, {})
+    node.setdefault(new_leaf, value)
+  return d
+
+
 def from_dict(d: Dict[str, Any]) -> ml_collections.ConfigDict:
-  return ml_collections.ConfigDict(d)
+  """The config of a config.json dict (renamed keys under their new names)."""
+  return ml_collections.ConfigDict(upgrade(d))
 
 
 def flatten(d: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
@@ -65,7 +90,7 @@ def flatten(d: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
 
 def differences(old: Dict[str, Any], new: Dict[str, Any]) -> List[str]:
   """Dotted keys whose values differ between two config dicts (resumable keys ignored)."""
-  a, b = flatten(old), flatten(new)
+  a, b = flatten(upgrade(old)), flatten(upgrade(new))
   keys = sorted(set(a) | set(b))
   return [k for k in keys if a.get(k) != b.get(k) and k not in RESUMABLE_KEYS
           and not k.startswith(RESUMABLE_GROUPS)

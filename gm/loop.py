@@ -5,12 +5,10 @@ function of the seed, the epoch (data order) and the global step (the step's
 key is `fold_in(rng, step)`), so a run resumed from any checkpoint continues
 exactly as the uninterrupted run would.
 
-How the steps of an epoch are driven is chosen per backend (config
-`train.epoch_driver`): 'scan' compiles the whole epoch as one `lax.scan` (fastest on
-GPU/TPU), 'loop' dispatches one jitted step per batch from Python without any
-host sync (fastest on XLA:CPU, where a scanned body runs ~3x slower); 'auto'
-picks 'loop' on CPU and 'scan' elsewhere. Both gather batches on device from a
-permutation drawn on device.
+How the steps of an epoch are driven is chosen per backend by `gm.runtime`
+(config `train.epoch_driver`): 'scan' compiles the whole epoch as one
+`lax.scan`, 'loop' dispatches one jitted step per batch from Python without any
+host sync. Both gather batches on device from a permutation drawn on device.
 
 Several processes (`train.py --distributed`, see `gm.distributed`) run the same
 loop over one global mesh; process 0 alone writes the run directory.
@@ -31,8 +29,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from gm import (backend, checkpoint, config_utils, data as gm_data, distributed, families, faults,
-                fileio, integrity, metrics, optim, plots, sharding)
+from gm import (checkpoint, config_utils, data as gm_data, distributed, families, faults, fileio,
+                health, integrity, metrics, optim, plots, runtime, sharding)
 from gm.errors import UserError
 
 log = logging.getLogger("gm")
@@ -72,14 +70,6 @@ def make_step(family: families.Family, mesh=None) -> Callable:
   return step
 
 
-def resolve_driver(driver: str) -> str:
-  if driver == "auto":
-    return "loop" if jax.default_backend() == "cpu" else "scan"
-  if driver not in ("loop", "scan"):
-    raise UserError(f"train.epoch_driver={driver!r}; valid: auto, loop, scan")
-  return driver
-
-
 class EpochRunner:
   """Runs one epoch of training steps on device data; returns mean metrics.
 
@@ -93,19 +83,19 @@ class EpochRunner:
     """`batch_size`: examples per step (`family.examples_per_step` of the config's batch)."""
     self.batch_size, self.n = batch_size, num_examples
     self.steps = num_examples // batch_size
-    self.driver = resolve_driver(driver)
+    self.driver = runtime.epoch_driver(driver)
     self._mesh = mesh
     self._raw_step = step = make_step(family, mesh)
     self._sums_shape = None
-    self._indices = backend.jit(functools.partial(epoch_indices, n=self.n, batch_size=batch_size))
+    self._indices = runtime.jit(functools.partial(epoch_indices, n=self.n, batch_size=batch_size))
     if self.driver == "loop":
       def train_step_i(run, sums, data, idx, i):
         return step(run, sums, data, idx[i])
-      self._step = backend.jit(train_step_i, donate_argnums=(0, 1))
+      self._step = runtime.jit(train_step_i, donate_argnums=(0, 1))
     else:
       def train_epoch(run, sums, data, idx):
         return jax.lax.scan(lambda c, i: (step(*c, data, i), None), (run, sums), idx)[0]
-      self._epoch = backend.jit(train_epoch, donate_argnums=(0, 1))
+      self._epoch = runtime.jit(train_epoch, donate_argnums=(0, 1))
 
   def _zero_sums(self, run: RunState, data, idx):
     """Zeros shaped like one step's metrics, placed like the step's outputs."""
@@ -492,7 +482,7 @@ def _train(config, workdir, dataset, mesh, per_step) -> RunState:
   def compile_all(family):
     return (EpochRunner(family, per_step, info["num_train"], tc.get("epoch_driver", "auto"), mesh),
             make_evaluator(family, dataset.test, config.eval.batch_size, mesh),
-            backend.jit(family.monitor_images))
+            runtime.jit(family.monitor_images))
 
   runner, evaluate, grid_fn = compile_all(family)
 
@@ -573,7 +563,7 @@ def _train(config, workdir, dataset, mesh, per_step) -> RunState:
       record["time/process_s"] = process_seconds()  # From process start: imports, data, compiles.
       writer.write(int(run.step), record)
       history.append(record)
-      for warning in family.health_warnings(history):
+      for warning in health.warnings(config, history):
         log.warning("epoch %d: %s", epoch, warning)
       faults.kill_point("epoch_logged")
       bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in record.items()

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gm import backend, plots
+from gm import plots, runtime
 from gm.commands import invert as invert_cmds
 from gm.commands.base import command, parse_floats, write_json
 from gm.data import to_float
@@ -20,7 +20,7 @@ def _test_codes(ctx, num: int):
   test = ctx.dataset.test
   num = min(num or len(test["image"]), len(test["image"]))
   x = to_float(jnp.asarray(test["image"][:num]), ctx.config.data.get("binarize", False))
-  embed = backend.jit(ctx.family.embed)
+  embed = runtime.jit(ctx.family.embed)
   outs = [embed(ctx.state.params, x[i:i + 1000]) for i in range(0, num, 1000)]
   z = np.concatenate([np.asarray(o[0]) for o in outs])
   std = None if outs[0][1] is None else np.concatenate([np.asarray(o[1]) for o in outs])
@@ -147,14 +147,14 @@ def elbo(ctx, args):
   batches = [{k: jnp.asarray(v[i:i + 250]) for k, v in test.items()} for i in range(0, num, 250)]
   batches[-1] = {k: v[:num - 250 * (len(batches) - 1)] for k, v in batches[-1].items()}
   key = ctx.key(args.seed)
-  step_fn = backend.jit(family.eval_step)
+  step_fn = runtime.jit(family.eval_step)
   sums = {}
   for i, batch in enumerate(batches):
     for k, v in step_fn(state, batch, jax.random.fold_in(key, i)).items():
       sums[k] = sums.get(k, 0.0) + float(jnp.sum(v))
   result = {"step": ctx.step, "num_test": num, **{f"test/{k}": v / num for k, v in sums.items()}}
   if ctx.config.family in ("vae", "cvae") and args.k > 0:
-    iwae = backend.jit(family.iwae, static_argnums=4)
+    iwae = runtime.jit(family.iwae, static_argnums=4)
     total = 0.0
     for i, batch in enumerate(batches):
       total += float(jnp.sum(iwae(state.params, family.inputs(batch), family.cond(batch),

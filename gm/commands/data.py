@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gm import backend, plots
+from gm import plots, runtime
 from gm.commands.base import command
 from gm.data import augment as augment_lib, to_float
 from gm.errors import UserError
@@ -45,7 +45,7 @@ def augment_grid(ctx, args):
                     "set e.g. --set augment.zoom=0.1")
   real, diff = augment_lib.from_config(cfg)
   x = jnp.asarray(to_float(ctx.dataset.train["image"][:max(args.images, 1)]))  # [I, H, W, C]
-  fn = backend.jit(lambda x, k: diff(real(x, k), jax.random.fold_in(k, 1)) if args.diff
+  fn = runtime.jit(lambda x, k: diff(real(x, k), jax.random.fold_in(k, 1)) if args.diff
                else real(x, k))
   draws = [np.asarray(fn(x, jax.random.fold_in(jax.random.PRNGKey(args.seed), d)))
            for d in range(args.draws)]

@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 
-from gm import minimax as minimax_lib, plots
+from gm import minimax as minimax_lib, plots, runtime
 from gm.commands.base import command, write_json
 from gm.data import to_float
 from gm.errors import UserError
@@ -28,11 +28,10 @@ def digits(ctx, args):
   if args.rows <= 0:
     raise UserError("--rows must be > 0")
   k = family.num_classes
-  z = family._noise(ctx.key(args.seed), (args.rows, family.noise_dim))  # pylint: disable=protected-access
-  z = np.repeat(np.asarray(z), k, axis=0)  # Row r: noise r with every label.
-  labels = np.tile(np.arange(k), args.rows)
-  imgs = np.asarray(family.images_jit(family.sampling_state(ctx.state).g, z,
-                                      family.one_hot(labels)))
+  gen = family.generator(ctx.state)
+  z = np.repeat(np.asarray(gen.noise(ctx.key(args.seed), args.rows)), k, axis=0)  # Row r: noise r
+  labels = np.tile(np.arange(k), args.rows)                                     # with every label.
+  imgs = np.asarray(runtime.jit(gen.apply)(z, family.one_hot(labels)))
   return [plots.save_grid(imgs, ctx.path("digits"), cols=k,
                           title=f"labels 0..{k - 1} (columns), step {ctx.step}")]
 

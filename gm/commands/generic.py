@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from gm import backend, integrity, plots
+from gm import integrity, plots, runtime
 from gm.commands.base import command
 from gm.errors import UserError
 
@@ -74,7 +74,7 @@ def evolution(ctx, args):
       raise UserError(f"{path} is damaged ({e}); rerun train.py on this run (it moves the file "
                       "aside and draws the same inputs again from the seed), or restore it from "
                       "a copy") from None
-    draw = backend.jit(ctx.family.monitor_images)
+    draw = runtime.jit(ctx.family.monitor_images)
     steps = ctx.steps()
     rows = [np.asarray(draw(ctx.model_at(step), inputs)) for step in steps]
     paths.append(plots.save_grid(np.concatenate(rows), os.path.join(ctx.out_dir, "evolution_strip.png"),
@@ -92,7 +92,7 @@ def evolution(ctx, args):
 def samples(ctx, args):
   if args.num <= 0:
     raise UserError("--num must be > 0")
-  classes = getattr(ctx.family, "num_classes", 0)
+  classes = ctx.family.num_classes
   labels = None
   if classes:
     if args.label >= classes:

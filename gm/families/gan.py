@@ -17,16 +17,17 @@ import dataclasses
 import functools
 from typing import Any, Callable, Dict, Optional, Tuple
 
+import flax.linen as nn
 import flax.serialization
 import jax
 import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from gm import backend, optim, precision
+from gm import models, optim, precision, runtime
 from gm.data import augment as augment_lib, to_float
 from gm.errors import ConfigError
-from gm.families.base import FAMILIES, Batch, Family, Metrics, TrainState
+from gm.families.base import FAMILIES, Batch, Family, GeneratorView, Metrics, TrainState
 from gm.losses import gan as gan_losses
 from gm.models import gan as gan_models
 
@@ -109,11 +110,14 @@ class GAN(Family):
     self.d_steps = config.train.get("d_steps", 1)
     if self.d_steps < 1:
       raise ConfigError(f"train.d_steps={self.d_steps}; it must be >= 1")
-    self.gen = gan_models.GENERATORS.get(m.generator)(
-        axis_name=axis_name, conv_transpose_impl=m.get("conv_transpose_impl", "auto"),
-        **dict(m.get("generator_kwargs", {})))
-    self.disc = gan_models.DISCRIMINATORS.get(m.discriminator)(
-        axis_name=axis_name, **dict(m.get("discriminator_kwargs", {})))
+    layers = runtime.layers(config)
+    # Batch norm averages its statistics over the mapped axis (pmap / shard_map).
+    layers["batch_norm"] = (nn.BatchNorm if axis_name is None
+                            else functools.partial(nn.BatchNorm, axis_name=axis_name))
+    self.gen = models.build(gan_models.GENERATORS.get(m.generator), layers,
+                            **dict(m.get("generator_kwargs", {})))
+    self.disc = models.build(gan_models.DISCRIMINATORS.get(m.discriminator), layers,
+                             **dict(m.get("discriminator_kwargs", {})))
     self.output_range = getattr(self.gen, "output_range", (-1.0, 1.0))
     self._augment_real, self._diff_augment = augment_lib.from_config(
         config.get("augment", ml_collections.ConfigDict()))
@@ -266,7 +270,7 @@ class GAN(Family):
 
   @functools.cached_property
   def images_jit(self):
-    return backend.jit(self.images)
+    return runtime.jit(self.images)
 
   def _readout(self, outputs: jnp.ndarray) -> jnp.ndarray:
     """D(x) as a probability for probability losses, the raw score otherwise."""
@@ -371,29 +375,6 @@ class GAN(Family):
             "d_fake": self._readout(self.discriminate(state.d, fake, cond)[0]),
             "real_std": spread(x), "fake_std": spread(fake)}
 
-  def health_warnings(self, history) -> list:
-    """D winning outright for `health.d_win_epochs` epochs in a row; collapsed samples."""
-    h, out = self.config.get("health", {}), []
-    n = h.get("d_win_epochs", 5)
-    recent = history[-n:]
-
-    def d_wins(r):
-      if r.get("train/d_loss", 1.0) < h.get("d_win_loss", 0.01):
-        return True
-      return (self.loss.probability and r.get("train/d_real", 0.0) > 0.99
-              and r.get("train/d_fake", 1.0) < 0.01)
-
-    if n and len(recent) == n and all(d_wins(r) for r in recent):
-      r = recent[-1]
-      out.append(f"the discriminator has won for {n} epochs: d_loss {r.get('train/d_loss', 0):.3g}, "
-                 f"D(x) {r.get('train/d_real', 0):.3g}, D(G(z)) {r.get('train/d_fake', 0):.3g}; "
-                 "G gets no signal (try a lower optim_d.lr, label smoothing or augmentation)")
-    r = history[-1] if history else {}
-    if "test/fake_std" in r and r["test/fake_std"] < h.get("collapse_ratio", 0.2) * r["test/real_std"]:
-      out.append(f"samples look collapsed: their spread {r['test/fake_std']:.3g} is under "
-                 f"{h.get('collapse_ratio', 0.2)} x the real images' {r['test/real_std']:.3g}")
-    return out
-
   # --- monitoring and judging -------------------------------------------------------
 
   def monitor_inputs(self, key: jax.Array, test: Batch) -> Dict[str, Any]:
@@ -408,6 +389,23 @@ class GAN(Family):
   def monitor_images(self, state: GANState, inputs: Dict[str, Any]) -> jnp.ndarray:
     cond = self.one_hot(inputs["label"]) if "label" in inputs else None
     return self.images(self.sampling_state(state).g, inputs["z"], cond)
+
+  def generator(self, state: GANState) -> GeneratorView:
+    """G of the sampling state (its EMA when the run keeps one); `features`: D's penultimate
+    features of images in [0, 1] (feature-matching inversion)."""
+    g = self.sampling_state(state).g
+    lo, hi = self.output_range
+
+    def features(images):
+      x = lo + (hi - lo) * images
+      _, inter = self.disc.apply({"params": state.d.params, "batch_stats": state.d.batch_stats},
+                                 x, None, train=False, mutable=["intermediates"])
+      return inter["intermediates"]["features"][0]
+
+    return GeneratorView(apply=lambda z, cond=None: self.images(g, z, cond),
+                         noise=lambda key, n: self._noise(key, (n, self.noise_dim)),
+                         latent_size=self.noise_dim, output_range=self.output_range,
+                         conditional=bool(self.num_classes), features=features)
 
   def sample(self, state: GANState, key: jax.Array, num: int, labels=None) -> np.ndarray:
     """`num` images [num, H, W, C] in [0, 1] (host), in chunks of `eval.batch_size`.

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gm import backend, checkpoint, config_utils, families
+from gm import checkpoint, config_utils, families, runtime
 from gm.errors import UserError
 from gm.metrics.scores import feature_scores
 
@@ -39,7 +39,7 @@ class Judge:
     ckpt.close()
     self.params = run.model.params
     self.workdir = workdir
-    self._apply = backend.jit(self.family.logits_and_features)
+    self._apply = runtime.jit(self.family.logits_and_features)
 
   def __call__(self, images: np.ndarray, batch_size: int = 1000) -> Dict[str, np.ndarray]:
     """Images [N, 28, 28, 1] in [0, 1] -> {'labels' [N], 'features' [N, F], 'probs' [N, 10]}."""

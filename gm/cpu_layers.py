@@ -1,8 +1,10 @@
-"""Shared layers, with lowerings chosen per backend by measurement.
+"""XLA:CPU lowerings of convolution, transposed convolution and pooling layers.
 
-On CPUs `gm` compiles convolutions to Eigen (`gm.backend`); the lowerings here
-are tuned for that (README, performance notes). On GPUs and TPUs every layer is
-XLA's native one.
+Imported only by the runtime policy (`gm.runtime`), its tests and the
+benchmarks: models declare their layers as `ModuleDef` fields defaulting to
+Flax's, and on CPUs `gm.runtime` passes these instead. `gm` compiles
+convolutions to Eigen there (`gm.runtime.compiler_options`); the lowerings here
+are tuned for that (README, performance notes).
 
 `ConvTranspose` is a drop-in for `flax.linen.ConvTranspose` (same parameter
 names and shapes, same outputs) that can compute a strided transposed conv by
@@ -292,11 +294,11 @@ def conv2d(x: jnp.ndarray, kernel: jnp.ndarray, strides: Sequence[int],
   """2-D conv, NHWC x HWIO, 'SAME' / 'VALID' / explicit padding, with a selectable gradient.
 
   impl: 'native' (XLA's gradient), 'tap_input_grad' (`conv_tap_input_grad`),
-  'few_outputs' (`conv_few_outputs`, stride 1 only) or 'auto', which on CPU
-  picks 'few_outputs' for stride-1 layers with few outputs (`few_outputs`, e.g.
-  the cake generators' 5x5 conv to RGB), 'tap_input_grad' for an image's first
-  conv (its input gradient has few outputs), and 'native' elsewhere; on other
-  backends 'native'.
+  'few_outputs' (`conv_few_outputs`, stride 1 only) or 'auto', which picks
+  'few_outputs' for stride-1 layers with few outputs (`few_outputs`, e.g. the
+  cake generators' 5x5 conv to RGB), 'tap_input_grad' for an image's first conv
+  (its input gradient has few outputs), and 'native' elsewhere (measured on
+  XLA:CPU; this module is only used there unless `runtime.layers` says so).
   """
   strides = tuple(strides)
   if isinstance(padding, str):
@@ -305,7 +307,7 @@ def conv2d(x: jnp.ndarray, kernel: jnp.ndarray, strides: Sequence[int],
   kh, kw, cin, cout = kernel.shape
   nonneg_pad = min(map(min, padding)) >= 0  # The tap_scatter paths need it.
   if impl == "auto":  # Measured on XLA:CPU (see the README's performance notes).
-    tap_ok = jax.default_backend() == "cpu" and nonneg_pad
+    tap_ok = nonneg_pad
     if tap_ok and strides == (1, 1) and few_outputs(kh, kw, cin, cout):
       impl = "few_outputs"
     elif tap_ok and few_outputs(kh, kw, cout, cin):
@@ -366,12 +368,14 @@ def max_pool_2x2(x: jnp.ndarray) -> jnp.ndarray:
   return x.reshape(b, h // 2, 2, w // 2, 2, c).max(axis=(2, 4))
 
 
-def resolve_impl(impl: str) -> str:
-  """'auto' -> 'subpixel' on CPU, 'native' elsewhere."""
-  if impl == "auto":
-    return "subpixel" if jax.default_backend() == "cpu" else "native"
-  if impl not in ("native", "subpixel"):
-    raise ConfigError(f"unknown conv_transpose impl {impl!r}; valid: auto, native, subpixel")
+CONV_TRANSPOSE_IMPLS = ("native", "subpixel")
+
+
+def check_impl(impl: str) -> str:
+  """`impl` if it names a transposed-conv lowering, else a ConfigError listing them."""
+  if impl not in CONV_TRANSPOSE_IMPLS:
+    raise ConfigError(f"unknown conv_transpose impl {impl!r}; valid: auto, "
+                      f"{', '.join(CONV_TRANSPOSE_IMPLS)}")
   return impl
 
 
@@ -382,13 +386,14 @@ class ConvTranspose(nn.Module):
     features: output channels.
     kernel_size: (kh, kw).
     strides: (sh, sw).
-    impl: 'auto', 'native' or 'subpixel' (see `resolve_impl`).
+    impl: 'subpixel' (sub-pixel phases, or `tap_scatter` for few outputs) or
+      'native' (`lax.conv_transpose`, as `nn.ConvTranspose`).
   """
   features: int
   kernel_size: Tuple[int, int]
   strides: Tuple[int, int] = (1, 1)
   use_bias: bool = True
-  impl: str = "auto"
+  impl: str = "subpixel"
   dtype: jnp.dtype = None
   kernel_init: nn.initializers.Initializer = nn.initializers.lecun_normal()
   bias_init: nn.initializers.Initializer = nn.initializers.zeros
@@ -399,7 +404,7 @@ class ConvTranspose(nn.Module):
                         (*self.kernel_size, x.shape[-1], self.features))
     dtype = self.dtype or x.dtype
     kh, kw, cin, cout = kernel.shape
-    subpixel = resolve_impl(self.impl) == "subpixel"
+    subpixel = check_impl(self.impl) == "subpixel"
     x, kernel = x.astype(dtype), kernel.astype(dtype)
     (sh, sw), (h, w) = self.strides, x.shape[1:3]
     if subpixel and few_outputs(kh, kw, cin, cout):
