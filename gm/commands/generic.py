@@ -1,7 +1,6 @@
 """eval.py commands for several families: loss curves, the evolution GIF, sample grids."""
 
 import glob
-import json
 import logging
 import os
 
@@ -10,37 +9,9 @@ import numpy as np
 from gm import integrity, plots, runtime
 from gm.commands.base import command
 from gm.errors import UserError
+from gm.train.rundir import read_metrics
 
 log = logging.getLogger("gm")
-
-
-def read_metrics(workdir: str):
-  """Records of metrics.jsonl.
-
-  A line that is not JSON is an error naming it, except an unterminated last
-  line: that is what a process killed while writing leaves, so it is skipped
-  with a warning (the next training run of the same workdir sets it aside).
-  """
-  path = os.path.join(workdir, "metrics.jsonl")
-  if not os.path.exists(path):
-    raise UserError(f"{path} does not exist; train first")
-  with open(path, encoding="utf-8", errors="replace") as f:
-    lines = f.read().split("\n")  # The last item is '' when the file ends with a newline.
-  records = []
-  for i, line in enumerate(lines, 1):
-    if not line.strip():
-      continue
-    try:
-      record = json.loads(line)
-      if not isinstance(record, dict):
-        raise ValueError("not an object")
-    except ValueError:
-      if i == len(lines):  # No newline after it: a write cut short.
-        log.warning("%s line %d is incomplete (a run killed while writing it?); ignoring it", path, i)
-        continue
-      raise UserError(f"{path} line {i} is not a JSON object; fix or delete that line") from None
-    records.append(record)
-  return records
 
 
 @command("loss-curves", "training and test metrics over epochs from metrics.jsonl",

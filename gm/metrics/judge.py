@@ -29,10 +29,11 @@ class Judge:
       raise UserError(f"{workdir} is a {config.family} run, not a classifier (the judge)")
     self.family = families.get(config)
     batch = {"image": np.zeros((1, 28, 28, 1), np.uint8), "label": np.zeros(1, np.int32)}
-    from gm import loop  # pylint: disable=g-import-not-at-top  (loop imports gm.metrics)
+    # (gm.train imports gm.metrics.)
+    from gm.train.epochs import RunState  # pylint: disable=g-import-not-at-top
     key = jax.random.PRNGKey(0)
-    target = loop.RunState(model=self.family.init(key, batch), step=jnp.zeros((), jnp.int32),
-                           rng=key, data_rng=key)
+    target = RunState(model=self.family.init(key, batch), step=jnp.zeros((), jnp.int32),
+                      rng=key, data_rng=key)
     ckpt = checkpoint.Checkpointer(workdir, create=False)
     self.step = ckpt.resolve("latest")
     run, self.meta = ckpt.restore(self.step, target)
