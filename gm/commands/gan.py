@@ -9,7 +9,7 @@ from gm import minimax as minimax_lib, plots, runtime
 from gm.commands.base import command, write_json
 from gm.data import to_float
 from gm.errors import UserError
-from gm.metrics import image_set_scores, load_judge, random_cnn
+from gm.metrics import image_set_scores, load_judge, random_cnn, sample_scores
 from gm.metrics.scores import FOLDER_MAX_REAL, FOLDER_MIN_SAMPLES
 
 
@@ -69,10 +69,10 @@ def _folder_floor(ctx, real: np.ndarray, reference_dir: str) -> dict:
   train = ctx.dataset.train["image"]
   test = ctx.dataset.test["image"]
   family = ctx.family
-  inception = family.inception_features if family.inception_weights else None
+  inception = sample_scores.inception_of(ctx.config)
   if reference_dir or not _same_photos(train, test):
     name = "real_train_vs_reference" if reference_dir else "real_train_vs_test"
-    # As many training photos as judge_metrics draws samples.
+    # As many training photos as sample_scores draws samples.
     count = max(len(real), FOLDER_MIN_SAMPLES)
     return {name: image_set_scores(np.asarray(to_float(train[:count])), real, inception)}
   half = len(real) // 2
@@ -96,22 +96,23 @@ def gan_score(ctx, args):
   family = ctx.family
   test, train = ctx.dataset.test, ctx.dataset.train
   if args.reference:
-    if family.uses_judge:
+    if family.scoring == "judge":
       raise UserError("--reference applies to image-folder runs; MNIST runs are scored against "
                       "the MNIST test set by the judge")
     test = {"image": _reference_photos(ctx.config, args.reference)}
   num = min(args.num, len(test["image"]))
   if num < 2:
     raise UserError("--num must be >= 2")
-  if family.uses_judge:
+  inception = None
+  if family.scoring == "judge":
     judge = load_judge(args.judge or ctx.config.eval.get("judge", "runs/classifier_mnist"))
     # The floor to read the numbers against: as many real training images vs the test images.
     floor = {"real_train_vs_test": judge.distances(
         np.asarray(to_float(train["image"][:num])), np.asarray(to_float(test["image"][:num])))}
     what = judge.workdir
   else:
-    num = min(num, FOLDER_MAX_REAL)  # What judge_metrics compares against.
-    judge = None
+    num = min(num, FOLDER_MAX_REAL)  # What sample_scores compares against.
+    judge, inception = None, sample_scores.inception_of(ctx.config)
     what = ("sliced Wasserstein distance (PGGAN's, x 10^3); precision / recall / density / "
             f"coverage (k = 5) on {random_cnn.VERSION} features" +
             (" and on Inception features; FID" if family.inception_weights else ""))
@@ -121,7 +122,8 @@ def gan_score(ctx, args):
   records = []
   for step in steps:
     state = ctx.model_at(step)
-    scores = ctx.family.judge_metrics(state, judge, ctx.key(args.seed), test, num=num)
+    scores = sample_scores.sample_scores(family, state, judge, ctx.key(args.seed), test, num=num,
+                                         inception=inception)
     records.append({"step": step, **scores})
     bar.write(json.dumps(records[-1]))
     bar.update(1)

@@ -229,10 +229,7 @@ class VAE(_AutoencoderBase):
     return np.concatenate([np.asarray(self.images_jit(state.params, z[i:i + 1000]))
                            for i in range(0, num, 1000)])
 
-  def judge_metrics(self, state, judge, key, test, num: int = 2000):
-    """Judge Fréchet / KID distance of `num` prior samples to as many test images."""
-    return judge.distances(self.sample(state, key, num),
-                           np.asarray(to_float(test["image"][:num])))
+  scoring = "judge"  # The judge's distances of prior samples to test images.
 
   def monitor_images(self, state, inputs):
     return self.images(state.params, inputs["z"])
@@ -277,12 +274,7 @@ class CVAE(VAE):
   def monitor_images(self, state, inputs):
     return self.images(state.params, inputs["z"], inputs["cond"])
 
-  def judge_metrics(self, state, judge, key, test, per_request: int = 5):
-    """Label accuracy on the requested cell, position accuracy, ink outside (`cvae-score`)."""
-    from gm.metrics.canvas import sample_requests, score_canvases  # pylint: disable=g-import-not-at-top
-    labels, cells, images = sample_requests(self, state, key, per_request)
-    scores = score_canvases(judge, images, labels, cells)
-    return {k: v for k, v in scores.items() if isinstance(v, float)}
+  scoring = "canvas"  # The judge on the requested cell, position, ink outside (`cvae-score`).
 
   @property
   def grid_columns(self):

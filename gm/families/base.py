@@ -96,11 +96,6 @@ class Family:
     del state, test
     return {}
 
-  def judge_metrics(self, state: Any, judge, key: jax.Array, test: Batch) -> Dict[str, float]:
-    """Scores of generated samples by the MNIST judge (`gm.metrics.Judge`); {} if none apply."""
-    del state, judge, key, test
-    return {}
-
   def raw_state(self, state: Any) -> Any:
     """`state` without the parameter average (EMA) its samples come from, or None when the
     family keeps none (samples always use the trained weights)."""
@@ -125,8 +120,9 @@ class Family:
 
   num_classes = 0        # Labels `sample` can be conditioned on (0: unconditional).
   best_metric = ("test/loss", "min")  # The quality number `--step best` picks by.
-  uses_judge = True      # judge_metrics needs the MNIST judge (else it gets None).
-  score_prefix = "judge"  # Prefix of judge_metrics in metrics.jsonl.
+  scoring = ""           # How samples are scored: judge | folder | canvas | '' (none); see
+                         # gm.metrics.sample_scores.
+  score_prefix = "judge"  # Prefix of the sample scores in metrics.jsonl.
 
   @property
   def grid_columns(self) -> int:

@@ -132,24 +132,25 @@ class GAN(Family):
       raise ConfigError(f"train.ema_decay={self.ema_decay}; it must be in [0, 1) (0 = off)")
     self.inception_weights = config.eval.get("inception_weights", "")
     if self.inception_weights:
-      if self.uses_judge:
+      if self.scoring == "judge":
         raise ConfigError("eval.inception_weights applies to image folders; MNIST runs are scored "
                           "by the MNIST judge: set it to ''")
       from gm.metrics import inception  # pylint: disable=g-import-not-at-top
       inception.check_weights_path(self.inception_weights)  # Before training: exists, .npz / .pth.
 
   @property
-  def uses_judge(self) -> bool:
-    """MNIST runs are scored by the MNIST judge; image folders by the sliced Wasserstein distance."""
-    return self.config.data.name == "mnist"
+  def scoring(self) -> str:
+    """MNIST runs are scored by the MNIST judge; image folders by the sliced Wasserstein distance
+    (`gm.metrics.sample_scores`)."""
+    return "judge" if self.config.data.name == "mnist" else "folder"
 
   @property
   def best_metric(self):
-    return ("judge/frechet", "min") if self.uses_judge else ("quality/swd", "min")
+    return ("judge/frechet", "min") if self.scoring == "judge" else ("quality/swd", "min")
 
   @property
   def score_prefix(self) -> str:
-    return "judge" if self.uses_judge else "quality"
+    return "judge" if self.scoring == "judge" else "quality"
 
   # --- data -----------------------------------------------------------------
 
@@ -420,29 +421,3 @@ class GAN(Family):
       out.append(np.asarray(self.images_jit(self.sampling_state(state).g,
                                             self._noise(k, (m, self.noise_dim)), cond)))
     return np.concatenate(out)
-
-  @functools.cached_property
-  def inception_features(self):
-    """FID-Inception features (`gm.metrics.inception`) of `eval.inception_weights`, loaded once."""
-    from gm.metrics import inception  # pylint: disable=g-import-not-at-top
-    return inception.InceptionFeatures(self.inception_weights,
-                                       batch_size=self.config.eval.get("batch_size", 50))
-
-  def judge_metrics(self, state, judge, key, test, num: int = 2000):
-    """MNIST: the judge's scores (`gm.metrics.scores.feature_scores`) of `num` samples vs as many
-    test images (label accuracy if conditional). Image folders (judge None):
-    `gm.metrics.scores.image_set_scores` of samples vs up to 1,000 real images (SWD, random-CNN
-    precision/recall/density/coverage; with `eval.inception_weights` FID and the same on
-    Inception features)."""
-    if judge is None:
-      from gm.metrics import scores as scores_lib  # pylint: disable=g-import-not-at-top
-      real = np.asarray(to_float(test["image"][:min(num, scores_lib.FOLDER_MAX_REAL)]))
-      samples = self.sample(state, key, max(len(real), scores_lib.FOLDER_MIN_SAMPLES))
-      return scores_lib.image_set_scores(
-          samples, real, self.inception_features if self.inception_weights else None)
-    labels = np.arange(num) % self.num_classes if self.num_classes else None
-    samples = self.sample(state, key, num, labels)
-    scores = judge.distances(samples, np.asarray(to_float(test["image"][:num])))
-    if labels is not None:
-      scores["label_accuracy"] = float(np.mean(judge(samples)["labels"] == labels))
-    return scores

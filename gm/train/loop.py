@@ -24,6 +24,7 @@ import numpy as np
 from gm import (checkpoint, data as gm_data, distributed, families, faults, health, metrics,
                 optim, plots, runtime, sharding)
 from gm.errors import UserError
+from gm.metrics import sample_scores
 from gm.train import divergence, rundir, stop as stop_lib
 from gm.train.epochs import EpochRunner, RunState
 from gm.train.evaluate import make_evaluator
@@ -136,7 +137,9 @@ def _train(config, workdir, dataset, mesh, per_step, rollback) -> RunState:
   eval_key, judge_key = jax.random.split(jax.random.PRNGKey(config.seed + 1))
   judge_every = config.eval.judge_every
   judge = (metrics.load_judge(config.eval.judge)  # Fail before training.
-           if judge_every and family.uses_judge else None)
+           if judge_every and sample_scores.needs_judge(family) else None)
+  inception = (sample_scores.inception_of(config)
+               if judge_every and family.scoring == "folder" else None)
   train_data = sharding.replicate({k: jnp.asarray(v) for k, v in dataset.train.items()}, mesh)
   programs = _Programs(config, family, dataset, per_step, mesh)
 
@@ -170,7 +173,7 @@ def _train(config, workdir, dataset, mesh, per_step, rollback) -> RunState:
                        programs.evaluate(run.model, jax.random.fold_in(eval_key, epoch)).items()})
       if not bad and judge_every and (epoch % judge_every == 0 or epoch == tc.num_epochs):
         record.update(_scores(family, run.model, judge, jax.random.fold_in(judge_key, epoch),
-                              dataset.test))
+                              dataset.test, inception))
       bad = bad or divergence.nonfinite(record)
       if bad:
         where = rollback.diverged(bad, epoch, ckpt.latest_step())  # Raises unless rolling back.
@@ -211,13 +214,14 @@ def _train(config, workdir, dataset, mesh, per_step, rollback) -> RunState:
   return run
 
 
-def _scores(family, model, judge, key, test) -> Dict[str, Any]:
-  """The family's sample scores, prefixed; with a parameter EMA the trained weights' too."""
-  scores = family.judge_metrics(model, judge, key, test)
+def _scores(family, model, judge, key, test, inception) -> Dict[str, Any]:
+  """Sample scores (`gm.metrics.sample_scores`), prefixed; with a parameter EMA the trained
+  weights' too."""
+  scores = sample_scores.sample_scores(family, model, judge, key, test, inception=inception)
   out = {f"{family.score_prefix}/{k}": v for k, v in scores.items()}
   raw = family.raw_state(model)
   if raw is not None:
-    scores = family.judge_metrics(raw, judge, key, test)
+    scores = sample_scores.sample_scores(family, raw, judge, key, test, inception=inception)
     out.update({f"{family.score_prefix}_raw/{k}": v for k, v in scores.items()})
   return out
 
