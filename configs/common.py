@@ -56,6 +56,18 @@ def base() -> ml_collections.ConfigDict:
   return c
 
 
+def autoencoder(family: str) -> ml_collections.ConfigDict:
+  """Defaults of the AE, VAE and CVAE: the TensorFlow tutorial's conv encoder and decoder."""
+  c = base()
+  c.family = family
+  c.model.out_channels = 1            # image channels
+  c.model.start = 7                   # decoder: spatial size after its dense layer
+  c.model.encoder_strides = (2, 2)    # 28 -> 13 -> 6 (VALID)
+  c.model.encoder_padding = "VALID"
+  c.model.decoder_strides = (2, 2)    # 7 -> 14 -> 28
+  return c
+
+
 def augment(flip: bool = False, zoom: float = 0.0, rotate: float = 0.0,
             diff: str = "") -> ml_collections.ConfigDict:
   """On-device augmentation (gm/data/augment.py): of real images before D, and DiffAugment."""
@@ -76,6 +88,8 @@ def gan() -> ml_collections.ConfigDict:
   c.model.noise_dim = 96
   c.model.noise = "uniform"        # uniform in [-1, 1] (the seed) | normal
   c.model.num_classes = 0          # > 0: conditional on a one-hot label
+  c.model.generator_kwargs = ml_collections.ConfigDict()      # fields of the generator module
+  c.model.discriminator_kwargs = ml_collections.ConfigDict()  # fields of the discriminator
   c.loss.name = "ns"               # ns | minimax | lsgan | hinge | wgan-gp
   c.loss.label_smoothing = 0.0     # one-sided: real targets 1 - this
   c.loss.label_noise = 0.0         # targets + uniform[-this, this]

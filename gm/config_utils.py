@@ -23,11 +23,21 @@ RENAMED_KEYS = {
 }
 # Keys added after runs were written, with the value that reproduces what those runs did: a
 # run whose config.json lacks one resumes under a config that has this value.
+# `from_dict` fills them into a loaded config.json (in the groups it has), so code reads every
+# key directly.
 ADDED_KEYS = {
     "train.ema_decay": 0.0,        # GANs: no generator EMA.
     "train.d_batches": "joint",    # GANs: real and fake through D as one batch.
     "data.holdout": 0,             # Image folders: no held-out photos (test = train).
     "data.holdout_seed": 0,
+    "model.compute_dtype": "float32",
+    "model.out_channels": 1,       # Autoencoders: the tutorial's MNIST layout.
+    "model.start": 7,
+    "model.encoder_strides": [2, 2],
+    "model.encoder_padding": "VALID",
+    "model.decoder_strides": [2, 2],
+    "model.generator_kwargs": {},  # GANs: the modules' defaults.
+    "model.discriminator_kwargs": {},
 }
 
 
@@ -73,9 +83,22 @@ def upgrade(d: Dict[str, Any]) -> Dict[str, Any]:
   return d
 
 
+def fill_added(d: Dict[str, Any]) -> Dict[str, Any]:
+  """`d` with the `ADDED_KEYS` it lacks, in the groups it has (in place; returns `d`)."""
+  for key, value in ADDED_KEYS.items():
+    *parents, leaf = key.split(".")
+    node = d
+    for p in parents:
+      node = node.get(p) if isinstance(node, dict) else None
+    if isinstance(node, dict) and leaf not in node:
+      node[leaf] = value
+  return d
+
+
 def from_dict(d: Dict[str, Any]) -> ml_collections.ConfigDict:
-  """The config of a config.json dict (renamed keys under their new names)."""
-  return ml_collections.ConfigDict(upgrade(d))
+  """The config of a run's config.json: renamed keys under their new names, keys added since
+  it was written at the values that reproduce it (`ADDED_KEYS`)."""
+  return ml_collections.ConfigDict(fill_added(upgrade(d)))
 
 
 def flatten(d: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
@@ -136,35 +159,36 @@ def load_file(spec: str, overrides: Sequence[str] = ()) -> ml_collections.Config
   return config
 
 
-# Sizes and counts, by their key's last name: these must be >= 1, those >= 0 (and `width`,
-# a factor, > 0). Checked by train.py before anything is imported or written (`check_values`).
-_AT_LEAST_ONE = ("batch_size", "checkpoint_every", "eval_every", "d_steps", "latent_dim",
-                 "noise_dim", "features", "start", "image_size", "placements")
-_NOT_NEGATIVE = ("num_epochs", "keep_checkpoints", "num_devices", "num_train", "num_test",
-                 "judge_every", "num_classes", "warmup_steps", "grad_clip", "lr", "beta",
-                 "gp_weight", "r1_weight", "label_noise", "label_smoothing", "zoom", "rotate",
-                 "dropout", "max_rollbacks")
+# Sizes and counts, by full key path: these must be >= 1, those >= 0, and
+# the `width` factors of model kwargs > 0. Checked by train.py before anything is imported or
+# written (`check_values`). A key a config lacks is not checked.
+_OPTIMIZERS = ("optim", "optim_g", "optim_d")
+_AT_LEAST_ONE = ("train.batch_size", "eval.batch_size", "train.checkpoint_every",
+                 "train.eval_every", "train.d_steps", "model.latent_dim", "model.noise_dim",
+                 "model.features", "model.start", "data.image_size", "data.placements")
+_NOT_NEGATIVE = ("train.num_epochs", "train.keep_checkpoints", "train.num_devices",
+                 "train.max_rollbacks", "data.num_train", "data.num_test", "eval.judge_every",
+                 "model.num_classes", "model.dropout", "loss.beta", "loss.gp_weight",
+                 "loss.r1_weight", "loss.label_noise", "loss.label_smoothing", "augment.zoom",
+                 "augment.rotate",
+                 *(f"{o}.{k}" for o in _OPTIMIZERS for k in ("lr", "warmup_steps", "grad_clip")))
+_POSITIVE = ("model.generator_kwargs.width", "model.discriminator_kwargs.width")
 
 
 def check_values(config: ml_collections.ConfigDict, how: str = "--config.<key>=<value>") -> None:
-  """A ConfigError naming every size or count of the config that cannot work (0 or negative).
-
-  Keys are matched by their last name anywhere in the config (so `width` in
-  `model.generator_kwargs` too); `width` is a factor and must be > 0.
-  """
+  """A ConfigError naming every size or count of the config that cannot work (0 or negative)."""
   from gm.errors import ConfigError  # pylint: disable=g-import-not-at-top
   bad = []
   for key, value in flatten(to_dict(config)).items():
-    name = key.rsplit(".", 1)[-1]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
       continue
-    if name in _AT_LEAST_ONE + _NOT_NEGATIVE + ("width",) and value != value:  # NaN
+    if key in _AT_LEAST_ONE + _NOT_NEGATIVE + _POSITIVE and value != value:  # NaN
       bad.append(f"{key}={value} (must be a number)")
-    elif name in _AT_LEAST_ONE and value < 1:
+    elif key in _AT_LEAST_ONE and value < 1:
       bad.append(f"{key}={value} (must be >= 1)")
-    elif name == "width" and value <= 0:
+    elif key in _POSITIVE and value <= 0:
       bad.append(f"{key}={value} (must be > 0)")
-    elif name in _NOT_NEGATIVE and value < 0:
+    elif key in _NOT_NEGATIVE and value < 0:
       bad.append(f"{key}={value} (must be >= 0)")
   if "model" in config:
     from gm import precision  # pylint: disable=g-import-not-at-top

@@ -74,6 +74,8 @@ def test_only_the_runtime_reads_the_backend_and_models_import_nothing_cpu_specif
   importers = sorted(str(p.relative_to(root)) for p in root.rglob("*.py")
                      if "import cpu_layers" in p.read_text() or "gm.cpu_layers" in p.read_text())
   assert importers == ["runtime.py"]
+  assert [p.name for p in root.rglob("*.py") if "cpu_subpixel" in p.read_text()] == [
+      "cpu_layers.py"]
 
 
 def test_old_configs_conv_transpose_impl_reads_as_the_runtime_key():
@@ -83,3 +85,15 @@ def test_old_configs_conv_transpose_impl_reads_as_the_runtime_key():
   assert config_utils.from_dict(old).runtime.conv_transpose_impl == "native"
   assert "conv_transpose_impl" not in config_utils.from_dict(old).model
   assert config_utils.differences(old, new) == []  # Resumes: the runtime group is resumable.
+
+
+def test_a_loaded_old_config_is_filled_with_the_keys_added_since():
+  """Code reads keys directly: an old run's config.json gains ADDED_KEYS in the groups it has."""
+  from gm import config_utils  # pylint: disable=g-import-not-at-top
+  old = {"family": "vae", "model": {"latent_dim": 2}, "optim": {"lr": 1e-3},
+         "train": {"batch_size": 32}}
+  c = config_utils.from_dict(old)
+  assert (c.model.start, tuple(c.model.encoder_strides), c.model.compute_dtype) == (
+      7, (2, 2), "float32")
+  assert c.model.encoder_padding == "VALID"
+  assert "optim_g" not in c  # No group is added.

@@ -19,7 +19,7 @@ def _test_codes(ctx, num: int):
   """(codes [N, D], std [N, D] or None, labels [N]) of the first `num` test images."""
   test = ctx.dataset.test
   num = min(num or len(test["image"]), len(test["image"]))
-  x = to_float(jnp.asarray(test["image"][:num]), ctx.config.data.get("binarize", False))
+  x = to_float(jnp.asarray(test["image"][:num]), ctx.config.data.binarize)
   embed = runtime.jit(ctx.family.embed)
   outs = [embed(ctx.state.params, x[i:i + 1000]) for i in range(0, num, 1000)]
   z = np.concatenate([np.asarray(o[0]) for o in outs])
@@ -110,7 +110,7 @@ def interpolate(ctx, args):
   pairs = _pairs(ctx, args)
   test = ctx.dataset.test
   idx = np.array(pairs).reshape(-1)
-  x = to_float(jnp.asarray(test["image"][idx]), ctx.config.data.get("binarize", False))
+  x = to_float(jnp.asarray(test["image"][idx]), ctx.config.data.binarize)
   z, _ = ctx.family.embed(ctx.state.params, x)
   z = np.asarray(z).reshape(len(pairs), 2, -1)
   t = np.linspace(0.0, 1.0, args.k + 2)[None, :, None]
@@ -127,7 +127,7 @@ def interpolate(ctx, args):
          AE_FAMILIES, lambda p: p.add_argument("--num", type=int, default=32))
 def reconstructions(ctx, args):
   num = max(8, args.num // 8 * 8)
-  x = to_float(jnp.asarray(ctx.dataset.test["image"][:num]), ctx.config.data.get("binarize", False))
+  x = to_float(jnp.asarray(ctx.dataset.test["image"][:num]), ctx.config.data.binarize)
   z, _ = ctx.family.embed(ctx.state.params, x)
   recon = np.asarray(ctx.family.images(ctx.state.params, z))
   x = np.asarray(x)

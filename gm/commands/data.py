@@ -38,9 +38,8 @@ def data_grid(ctx, args):
                          p.add_argument("--seed", type=int, default=0)),
          config_ok=True)
 def augment_grid(ctx, args):
-  cfg = ctx.config.get("augment", None)
-  if cfg is None or not (cfg.get("flip") or cfg.get("zoom") or cfg.get("rotate")
-                         or (args.diff and cfg.get("diff"))):
+  cfg = ctx.config.augment if "augment" in ctx.config else None
+  if cfg is None or not (cfg.flip or cfg.zoom or cfg.rotate or (args.diff and cfg.diff)):
     raise UserError("this config has no augmentation on (augment.flip / zoom / rotate / diff); "
                     "set e.g. --set augment.zoom=0.1")
   real, diff = augment_lib.from_config(cfg)

@@ -14,7 +14,7 @@ from gm.metrics.scores import FOLDER_MAX_REAL, FOLDER_MIN_SAMPLES
 
 
 def _conditional(ctx) -> bool:
-  return bool(ctx.config.model.get("num_classes", 0))
+  return bool(ctx.config.model.num_classes)
 
 
 @command("digits", "conditional GAN: one image per digit (columns), one fixed noise per row",
@@ -45,8 +45,7 @@ def _reference_photos(config, folder: str) -> np.ndarray:
                     f"{'/'.join(e[1:] for e in folder_lib.EXTENSIONS)} photos in it; pass a folder "
                     "of photos")
   d = config.data
-  return folder_lib.load_folder(folder, d.get("image_size", 64), d.get("resize", "crop"),
-                                d.get("cache_dir", ""))["image"]
+  return folder_lib.load_folder(folder, d.image_size, d.resize, d.cache_dir)["image"]
 
 
 def _safe_name(path: str) -> str:
@@ -105,7 +104,7 @@ def gan_score(ctx, args):
     raise UserError("--num must be >= 2")
   inception = None
   if family.scoring == "judge":
-    judge = load_judge(args.judge or ctx.config.eval.get("judge", "runs/classifier_mnist"))
+    judge = load_judge(args.judge or ctx.config.eval.judge)
     # The floor to read the numbers against: as many real training images vs the test images.
     floor = {"real_train_vs_test": judge.distances(
         np.asarray(to_float(train["image"][:num])), np.asarray(to_float(test["image"][:num])))}

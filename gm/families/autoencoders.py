@@ -62,14 +62,12 @@ class _AutoencoderBase(Family):
     self.dtype = precision.compute_dtype(m)
     self.net = models.build(
         AutoencoderNet, runtime.layers(config), latent_dim=m.latent_dim, enc_features=m.latent_dim * self.enc_multiplier,
-        out_channels=m.get("out_channels", 1), start=m.get("start", 7),
-        encoder_strides=tuple(m.get("encoder_strides", (2, 2))),
-        encoder_padding=m.get("encoder_padding", "VALID"),
-        decoder_strides=tuple(m.get("decoder_strides", (2, 2))))
+        out_channels=m.out_channels, start=m.start, encoder_strides=tuple(m.encoder_strides),
+        encoder_padding=m.encoder_padding, decoder_strides=tuple(m.decoder_strides))
 
   def inputs(self, batch: Batch) -> jnp.ndarray:
     """uint8 images -> float [B, H, W, C] in [0, 1] (binarized if configured)."""
-    return to_float(batch["image"], self.config.data.get("binarize", False))
+    return to_float(batch["image"], self.config.data.binarize)
 
   def cond(self, batch: Batch):
     """The condition vector [B, K] for conditional families; None here."""
@@ -189,7 +187,7 @@ class VAE(_AutoencoderBase):
     x = self.inputs(batch)
     objective, log_px_z, kl = losses.elbo(
         **self._sample(params, x, self.cond(batch), key), kl=self.config.loss.kl,
-        beta=self.config.loss.get("beta", 1.0))
+        beta=self.config.loss.beta)
     loss = -objective.mean()
     return loss, {"loss": loss, "recon_nll": -log_px_z.mean(), "kl": kl.mean()}
 

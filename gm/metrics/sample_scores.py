@@ -36,7 +36,7 @@ def inception_features(weights: str, batch_size: int):
 
 def inception_of(config) -> Optional[Any]:
   """The Inception features of `eval.inception_weights`, or None when unset."""
-  weights = config.eval.get("inception_weights", "")
+  weights = config.eval.inception_weights
   return inception_features(weights, config.eval.batch_size) if weights else None
 
 
