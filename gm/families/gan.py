@@ -15,19 +15,19 @@ and sliced per device, so every mapping gives the single-device result.
 
 import dataclasses
 import functools
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple
 
 import flax.linen as nn
 import flax.serialization
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 
 from gm import models, optim, precision, runtime
 from gm.data import augment as augment_lib, to_float
 from gm.errors import ConfigError
-from gm.families.base import FAMILIES, Batch, Family, GeneratorView, Metrics, TrainState
+from gm.families.base import FAMILIES, Batch, Family, Metrics, TrainState
+from gm.families.gan_sampling import GANSampling
 from gm.losses import gan as gan_losses
 from gm.models import gan as gan_models
 
@@ -84,7 +84,7 @@ NOISES = {"uniform": lambda key, shape: jax.random.uniform(key, shape, minval=-1
 
 
 @FAMILIES.register("gan")
-class GAN(Family):
+class GAN(GANSampling, Family):
   """GAN of `model.generator` and `model.discriminator` trained with `loss.name`.
 
   Config keys: model.{generator, discriminator, noise_dim, noise (uniform |
@@ -99,15 +99,15 @@ class GAN(Family):
     m, lc = config.model, config.loss
     self.noise_dim = m.noise_dim
     self.dtype = precision.compute_dtype(m)
-    self.num_classes = m.get("num_classes", 0)
-    if m.get("noise", "uniform") not in NOISES:
+    self.num_classes = m.num_classes
+    if m.noise not in NOISES:
       raise ConfigError(f"unknown model.noise {m.noise!r}; valid names: {', '.join(NOISES)}")
-    self._noise = NOISES[m.get("noise", "uniform")]
+    self._noise = NOISES[m.noise]
     self.loss = gan_losses.GAN_LOSSES.get(lc.name)
-    if not self.loss.uses_targets and (lc.get("label_smoothing", 0.0) or lc.get("label_noise", 0.0)):
+    if not self.loss.uses_targets and (lc.label_smoothing or lc.label_noise):
       raise ConfigError(f"loss.label_smoothing / label_noise apply to ns, minimax and lsgan, "
                        f"not {lc.name!r}; set them to 0")
-    self.d_steps = config.train.get("d_steps", 1)
+    self.d_steps = config.train.d_steps
     if self.d_steps < 1:
       raise ConfigError(f"train.d_steps={self.d_steps}; it must be >= 1")
     layers = runtime.layers(config)
@@ -115,22 +115,22 @@ class GAN(Family):
     layers["batch_norm"] = (nn.BatchNorm if axis_name is None
                             else functools.partial(nn.BatchNorm, axis_name=axis_name))
     self.gen = models.build(gan_models.GENERATORS.get(m.generator), layers,
-                            **dict(m.get("generator_kwargs", {})))
+                            **m.generator_kwargs.to_dict())
     self.disc = models.build(gan_models.DISCRIMINATORS.get(m.discriminator), layers,
-                             **dict(m.get("discriminator_kwargs", {})))
+                             **m.discriminator_kwargs.to_dict())
     self.output_range = getattr(self.gen, "output_range", (-1.0, 1.0))
     self._augment_real, self._diff_augment = augment_lib.from_config(
-        config.get("augment", ml_collections.ConfigDict()))
-    self.d_bn_in_g_step = config.train.get("d_bn_in_g_step", "batch")
+        config.augment)
+    self.d_bn_in_g_step = config.train.d_bn_in_g_step
     if self.d_bn_in_g_step not in ("batch", "running"):
       raise ConfigError(f"train.d_bn_in_g_step={self.d_bn_in_g_step!r}; valid: batch, running")
-    self.d_batches = config.train.get("d_batches", "joint")
+    self.d_batches = config.train.d_batches
     if self.d_batches not in ("joint", "separate"):
       raise ConfigError(f"train.d_batches={self.d_batches!r}; valid: joint, separate")
-    self.ema_decay = config.train.get("ema_decay", 0.0)
+    self.ema_decay = config.train.ema_decay
     if not 0.0 <= self.ema_decay < 1.0:
       raise ConfigError(f"train.ema_decay={self.ema_decay}; it must be in [0, 1) (0 = off)")
-    self.inception_weights = config.eval.get("inception_weights", "")
+    self.inception_weights = config.eval.inception_weights
     if self.inception_weights:
       if self.scoring == "judge":
         raise ConfigError("eval.inception_weights applies to image folders; MNIST runs are scored "
@@ -291,10 +291,10 @@ class GAN(Family):
     x = self._augment_real(x, ka_real)
     both = self._diff_augment(jnp.concatenate([x, fake]), ka_diff)
     kr, kf = jax.random.split(kt)
-    noise = lc.get("label_noise", 0.0)
+    noise = lc.label_noise
     draw_t = lambda k, value: self._draw(
         lambda k, s: gan_losses.targets(k, s[0], value, noise), k, (n,))
-    real_t = draw_t(kr, 1.0 - lc.get("label_smoothing", 0.0))
+    real_t = draw_t(kr, 1.0 - lc.label_smoothing)
     fake_t = draw_t(kf, 0.0)
     both_cond = None if cond is None else jnp.concatenate([cond, cond])
 
@@ -315,10 +315,14 @@ class GAN(Family):
       if self.loss.gradient_penalty:
         eps = self._draw(jax.random.uniform, kp, (n,))
         aux["gp"] = gan_losses.gradient_penalty(d_fn, x, fake, eps)
-        loss = loss + lc.get("gp_weight", 10.0) * aux["gp"]
-      if lc.get("r1_weight", 0.0):
+        loss = loss + lc.gp_weight * aux["gp"]
+      if lc.r1_weight:
         aux["r1"] = gan_losses.r1_penalty(d_fn, x)
         loss = loss + 0.5 * lc.r1_weight * aux["r1"]
+      if self.loss.penalty is not None:  # The loss's own weighted term (`GANLoss.penalty`).
+        name = self.loss.weight.removesuffix("_weight")
+        aux[name] = self.loss.penalty(d_fn, x, fake, jax.random.fold_in(kp, 1))
+        loss = loss + lc[self.loss.weight] * aux[name]
       return loss, (stats, aux)
 
     grads, (stats, metrics) = jax.grad(loss_fn, has_aux=True)(state.d.params)
@@ -375,49 +379,3 @@ class GAN(Family):
     return {"d_real": self._readout(self.discriminate(state.d, x, cond)[0]),
             "d_fake": self._readout(self.discriminate(state.d, fake, cond)[0]),
             "real_std": spread(x), "fake_std": spread(fake)}
-
-  # --- monitoring and judging -------------------------------------------------------
-
-  def monitor_inputs(self, key: jax.Array, test: Batch) -> Dict[str, Any]:
-    """64 fixed noise vectors; conditional: 8 per digit, one row per digit."""
-    if not self.num_classes:
-      return {"z": self._noise(key, (64, self.noise_dim))}
-    cols = self.grid_columns
-    z = self._noise(key, (cols, self.noise_dim))
-    labels = np.repeat(np.arange(self.num_classes), cols)
-    return {"z": jnp.tile(z, (self.num_classes, 1)), "label": labels}
-
-  def monitor_images(self, state: GANState, inputs: Dict[str, Any]) -> jnp.ndarray:
-    cond = self.one_hot(inputs["label"]) if "label" in inputs else None
-    return self.images(self.sampling_state(state).g, inputs["z"], cond)
-
-  def generator(self, state: GANState) -> GeneratorView:
-    """G of the sampling state (its EMA when the run keeps one); `features`: D's penultimate
-    features of images in [0, 1] (feature-matching inversion)."""
-    g = self.sampling_state(state).g
-    lo, hi = self.output_range
-
-    def features(images):
-      x = lo + (hi - lo) * images
-      _, inter = self.disc.apply({"params": state.d.params, "batch_stats": state.d.batch_stats},
-                                 x, None, train=False, mutable=["intermediates"])
-      return inter["intermediates"]["features"][0]
-
-    return GeneratorView(apply=lambda z, cond=None: self.images(g, z, cond),
-                         noise=lambda key, n: self._noise(key, (n, self.noise_dim)),
-                         latent_size=self.noise_dim, output_range=self.output_range,
-                         conditional=bool(self.num_classes), features=features)
-
-  def sample(self, state: GANState, key: jax.Array, num: int, labels=None) -> np.ndarray:
-    """`num` images [num, H, W, C] in [0, 1] (host), in chunks of `eval.batch_size`.
-
-    The chunk bounds memory: a 64x64 generator's widest activation is ~8 MB per image.
-    """
-    out, chunk = [], max(1, self.config.eval.get("batch_size", 500))
-    for i in range(0, num, chunk):
-      k = jax.random.fold_in(key, i)
-      m = min(chunk, num - i)
-      cond = None if labels is None else self.one_hot(jnp.asarray(labels[i:i + m]))
-      out.append(np.asarray(self.images_jit(self.sampling_state(state).g,
-                                            self._noise(k, (m, self.noise_dim)), cond)))
-    return np.concatenate(out)
