@@ -16,6 +16,7 @@ def base() -> ml_collections.ConfigDict:
   c.data.binarize = False
   c.data.num_train = 0        # 0 = all
   c.data.num_test = 0
+  c.data.resize = "crop"      # images of another size (photos, eval --image files): crop | pad
 
   c.model = ml_collections.ConfigDict()
   c.model.compute_dtype = "float32"     # float32 | bfloat16 (mixed: params, optimizer state f32)

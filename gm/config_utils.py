@@ -30,6 +30,7 @@ ADDED_KEYS = {
     "train.d_batches": "joint",    # GANs: real and fake through D as one batch.
     "data.holdout": 0,             # Image folders: no held-out photos (test = train).
     "data.holdout_seed": 0,
+    "data.resize": "crop",         # MNIST runs: --image files center-cropped to the run's size.
     "model.compute_dtype": "float32",
     "model.out_channels": 1,       # Autoencoders: the tutorial's MNIST layout.
     "model.start": 7,
