@@ -18,8 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from gm import backend  # noqa: E402
-from gm.models.layers import (_conv, _subpixel_taps, conv_few_outputs,  # noqa: E402
+from gm import runtime  # noqa: E402
+from gm.cpu_layers import (_conv, _subpixel_taps, conv_few_outputs,  # noqa: E402
                               subpixel_conv_transpose)
 
 
@@ -46,7 +46,7 @@ def native(x, kernel, strides):
 
 def bench(fn, x, k, repeats=3, rounds=1):
   """Best of `rounds` means over `repeats` calls of fn's jitted fwd+bwd, in ms."""
-  f = backend.jit(jax.grad(lambda x, k: jnp.sin(fn(x, k)).sum(), argnums=(0, 1)))
+  f = runtime.jit(jax.grad(lambda x, k: jnp.sin(fn(x, k)).sum(), argnums=(0, 1)))
   jax.block_until_ready(f(x, k))
   best = float("inf")
   for _ in range(rounds):

@@ -12,7 +12,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gm import backend, config_utils, data as gm_data, invert as gm_invert, loop, sharding
+from gm import config_utils, data as gm_data, invert as gm_invert, loop, runtime, sharding
 from gm.models.gan import count_params
 
 
@@ -63,14 +63,14 @@ def useful_flops(case, dtype: str) -> Optional[float]:
   The sub-pixel lowering computes no zero-inserted pixels, so this counts the
   useful work whichever lowering the timed program uses.
   """
-  config = load_config(case, dtype, {"model.conv_transpose_impl": "subpixel"})
+  config = load_config(case, dtype, {"runtime.conv_transpose_impl": "subpixel"})
   per_step = _per_step(config)
   ds = synthetic_dataset(case, per_step)
   family, run, _ = loop.build(config, ds)
   batch = {k: jnp.asarray(v) for k, v in ds.train.items()}
   if case.kind == "invert":
     return _invert_flops(case, family, run.model, ds)
-  compiled = backend.jit(family.train_step).lower(run.model, batch, jax.random.PRNGKey(0)).compile()
+  compiled = runtime.jit(family.train_step).lower(run.model, batch, jax.random.PRNGKey(0)).compile()
   return _flops(compiled)
 
 
@@ -141,7 +141,7 @@ def _invert_flops(case, family, state, ds) -> Optional[float]:
   gen = gm_invert.generator_of(family, state)
   targets = jnp.asarray(ds.train["image"][:1].repeat(case.invert_targets, 0), jnp.float32) / 255.0
   z = gen.sample_z(jax.random.PRNGKey(0), case.invert_targets)
-  grad = backend.jit(jax.grad(lambda z: gm_invert.per_code_loss(gen, z, targets, "mse", 0.0).sum()))
+  grad = runtime.jit(jax.grad(lambda z: gm_invert.per_code_loss(gen, z, targets, "mse", 0.0).sum()))
   return _flops(grad.lower(z).compile())
 
 
@@ -174,5 +174,5 @@ def measure_invert(case, steps: int, dtype: str = "float32", repeats: int = 2) -
   step_s = (long_ - short) / steps
   return {"step_s": step_s, "images_per_s": case.invert_targets / step_s,
           "compile_s": max(first - long_, 0.0), "params": int(gen.z_dim * case.invert_targets),
-          "memory_bytes": None, "flops": None, "driver": loop.resolve_driver("auto"), "devices": 1,
+          "memory_bytes": None, "flops": None, "driver": runtime.epoch_driver("auto"), "devices": 1,
           "finite": True}

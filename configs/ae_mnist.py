@@ -12,8 +12,7 @@ from gm.config_utils import parse_arg
 
 def get_config(arg=None):
   args = parse_arg(arg, smoke=False, latent=2)
-  c = common.base()
-  c.family = "ae"
+  c = common.autoencoder("ae")
   c.model.latent_dim = args.latent
   c.loss.recon = "bce"            # bce | mse
   c.optim.lr = 1e-3

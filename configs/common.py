@@ -16,10 +16,15 @@ def base() -> ml_collections.ConfigDict:
   c.data.binarize = False
   c.data.num_train = 0        # 0 = all
   c.data.num_test = 0
+  c.data.resize = "crop"      # images of another size (photos, eval --image files): crop | pad
 
   c.model = ml_collections.ConfigDict()
-  c.model.conv_transpose_impl = "auto"  # auto | native | subpixel
   c.model.compute_dtype = "float32"     # float32 | bfloat16 (mixed: params, optimizer state f32)
+
+  # How this backend runs the models (gm/runtime.py); same numbers up to float rounding.
+  c.runtime = ml_collections.ConfigDict()
+  c.runtime.layers = "auto"               # auto (CPU: cpu, else flax) | flax | cpu (gm/cpu_layers.py)
+  c.runtime.conv_transpose_impl = "auto"  # auto (subpixel with cpu layers) | native | subpixel
 
   c.loss = ml_collections.ConfigDict()
 
@@ -52,6 +57,18 @@ def base() -> ml_collections.ConfigDict:
   return c
 
 
+def autoencoder(family: str) -> ml_collections.ConfigDict:
+  """Defaults of the AE, VAE and CVAE: the TensorFlow tutorial's conv encoder and decoder."""
+  c = base()
+  c.family = family
+  c.model.out_channels = 1            # image channels
+  c.model.start = 7                   # decoder: spatial size after its dense layer
+  c.model.encoder_strides = (2, 2)    # 28 -> 13 -> 6 (VALID)
+  c.model.encoder_padding = "VALID"
+  c.model.decoder_strides = (2, 2)    # 7 -> 14 -> 28
+  return c
+
+
 def augment(flip: bool = False, zoom: float = 0.0, rotate: float = 0.0,
             diff: str = "") -> ml_collections.ConfigDict:
   """On-device augmentation (gm/data/augment.py): of real images before D, and DiffAugment."""
@@ -72,6 +89,8 @@ def gan() -> ml_collections.ConfigDict:
   c.model.noise_dim = 96
   c.model.noise = "uniform"        # uniform in [-1, 1] (the seed) | normal
   c.model.num_classes = 0          # > 0: conditional on a one-hot label
+  c.model.generator_kwargs = ml_collections.ConfigDict()      # fields of the generator module
+  c.model.discriminator_kwargs = ml_collections.ConfigDict()  # fields of the discriminator
   c.loss.name = "ns"               # ns | minimax | lsgan | hinge | wgan-gp
   c.loss.label_smoothing = 0.0     # one-sided: real targets 1 - this
   c.loss.label_noise = 0.0         # targets + uniform[-this, this]

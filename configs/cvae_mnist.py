@@ -18,8 +18,7 @@ EPOCHS = {2: 10, 25: 20, 50: 30, 100: 50}
 def get_config(arg=None):
   args = parse_arg(arg, smoke=False, z2=False, z25=False, z100=False)
   latent = 25 if args.z25 else 100 if args.z100 else 2
-  c = common.base()
-  c.family = "cvae"
+  c = common.autoencoder("cvae")
   c.data.name = "mnist_canvas"
   c.data.placements = 2
   c.data.canvas_seed = 0

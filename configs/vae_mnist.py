@@ -14,8 +14,7 @@ from gm.config_utils import parse_arg
 
 def get_config(arg=None):
   args = parse_arg(arg, smoke=False, quick=False, latent=2)
-  c = common.base()
-  c.family = "vae"
+  c = common.autoencoder("vae")
   c.data.binarize = True          # As the tutorial: pixels > 0.5 -> 1.
   c.model.latent_dim = args.latent
   c.loss.kl = "mc"                # mc (tutorial) | analytic

@@ -14,15 +14,31 @@ RESUMABLE_KEYS = ("train.num_epochs", "train.checkpoint_every", "train.eval_ever
                   "train.progress", "train.epoch_driver", "train.on_nonfinite",
                   "train.max_rollbacks", "train.rollback_lr_factor",
                   "model.compute_dtype")  # Parameters and optimizer states stay float32.
-# Groups that only decide what is measured and logged, never the training trajectory.
-RESUMABLE_GROUPS = ("eval.", "health.")
+# Groups that only decide what is measured and logged, or how the backend computes the same
+# numbers (layer lowerings: float rounding), never the training trajectory.
+RESUMABLE_GROUPS = ("eval.", "health.", "runtime.")
+# Keys that moved, old name -> new name: a run's config.json written before reads as the new.
+RENAMED_KEYS = {
+    "model.conv_transpose_impl": "runtime.conv_transpose_impl",
+}
 # Keys added after runs were written, with the value that reproduces what those runs did: a
 # run whose config.json lacks one resumes under a config that has this value.
+# `from_dict` fills them into a loaded config.json (in the groups it has), so code reads every
+# key directly.
 ADDED_KEYS = {
     "train.ema_decay": 0.0,        # GANs: no generator EMA.
     "train.d_batches": "joint",    # GANs: real and fake through D as one batch.
     "data.holdout": 0,             # Image folders: no held-out photos (test = train).
     "data.holdout_seed": 0,
+    "data.resize": "crop",         # MNIST runs: --image files center-cropped to the run's size.
+    "model.compute_dtype": "float32",
+    "model.out_channels": 1,       # Autoencoders: the tutorial's MNIST layout.
+    "model.start": 7,
+    "model.encoder_strides": [2, 2],
+    "model.encoder_padding": "VALID",
+    "model.decoder_strides": [2, 2],
+    "model.generator_kwargs": {},  # GANs: the modules' defaults.
+    "model.discriminator_kwargs": {},
 }
 
 
@@ -49,8 +65,41 @@ def to_dict(config: ml_collections.ConfigDict) -> Dict[str, Any]:
   return json.loads(config.to_json_best_effort())
 
 
+def upgrade(d: Dict[str, Any]) -> Dict[str, Any]:
+  """A config dict with the keys of `RENAMED_KEYS` under their new names (a new dict)."""
+  d = json.loads(json.dumps(d))
+  for old, new in RENAMED_KEYS.items():
+    *old_parents, old_leaf = old.split(".")
+    node = d
+    for p in old_parents:
+      node = node.get(p) if isinstance(node, dict) else None
+    if not isinstance(node, dict) or old_leaf not in node:
+      continue
+    value = node.pop(old_leaf)
+    *new_parents, new_leaf = new.split(".")
+    node = d
+    for p in new_parents:
+      node = node.setdefault(p, {})
+    node.setdefault(new_leaf, value)
+  return d
+
+
+def fill_added(d: Dict[str, Any]) -> Dict[str, Any]:
+  """`d` with the `ADDED_KEYS` it lacks, in the groups it has (in place; returns `d`)."""
+  for key, value in ADDED_KEYS.items():
+    *parents, leaf = key.split(".")
+    node = d
+    for p in parents:
+      node = node.get(p) if isinstance(node, dict) else None
+    if isinstance(node, dict) and leaf not in node:
+      node[leaf] = value
+  return d
+
+
 def from_dict(d: Dict[str, Any]) -> ml_collections.ConfigDict:
-  return ml_collections.ConfigDict(d)
+  """The config of a run's config.json: renamed keys under their new names, keys added since
+  it was written at the values that reproduce it (`ADDED_KEYS`)."""
+  return ml_collections.ConfigDict(fill_added(upgrade(d)))
 
 
 def flatten(d: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
@@ -65,7 +114,7 @@ def flatten(d: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
 
 def differences(old: Dict[str, Any], new: Dict[str, Any]) -> List[str]:
   """Dotted keys whose values differ between two config dicts (resumable keys ignored)."""
-  a, b = flatten(old), flatten(new)
+  a, b = flatten(upgrade(old)), flatten(upgrade(new))
   keys = sorted(set(a) | set(b))
   return [k for k in keys if a.get(k) != b.get(k) and k not in RESUMABLE_KEYS
           and not k.startswith(RESUMABLE_GROUPS)
@@ -111,35 +160,36 @@ def load_file(spec: str, overrides: Sequence[str] = ()) -> ml_collections.Config
   return config
 
 
-# Sizes and counts, by their key's last name: these must be >= 1, those >= 0 (and `width`,
-# a factor, > 0). Checked by train.py before anything is imported or written (`check_values`).
-_AT_LEAST_ONE = ("batch_size", "checkpoint_every", "eval_every", "d_steps", "latent_dim",
-                 "noise_dim", "features", "start", "image_size", "placements")
-_NOT_NEGATIVE = ("num_epochs", "keep_checkpoints", "num_devices", "num_train", "num_test",
-                 "judge_every", "num_classes", "warmup_steps", "grad_clip", "lr", "beta",
-                 "gp_weight", "r1_weight", "label_noise", "label_smoothing", "zoom", "rotate",
-                 "dropout", "max_rollbacks")
+# Sizes and counts, by full key path: these must be >= 1, those >= 0, and
+# the `width` factors of model kwargs > 0. Checked by train.py before anything is imported or
+# written (`check_values`). A key a config lacks is not checked.
+_OPTIMIZERS = ("optim", "optim_g", "optim_d")
+_AT_LEAST_ONE = ("train.batch_size", "eval.batch_size", "train.checkpoint_every",
+                 "train.eval_every", "train.d_steps", "model.latent_dim", "model.noise_dim",
+                 "model.features", "model.start", "data.image_size", "data.placements")
+_NOT_NEGATIVE = ("train.num_epochs", "train.keep_checkpoints", "train.num_devices",
+                 "train.max_rollbacks", "data.num_train", "data.num_test", "eval.judge_every",
+                 "model.num_classes", "model.dropout", "loss.beta", "loss.gp_weight",
+                 "loss.r1_weight", "loss.label_noise", "loss.label_smoothing", "augment.zoom",
+                 "augment.rotate",
+                 *(f"{o}.{k}" for o in _OPTIMIZERS for k in ("lr", "warmup_steps", "grad_clip")))
+_POSITIVE = ("model.generator_kwargs.width", "model.discriminator_kwargs.width")
 
 
 def check_values(config: ml_collections.ConfigDict, how: str = "--config.<key>=<value>") -> None:
-  """A ConfigError naming every size or count of the config that cannot work (0 or negative).
-
-  Keys are matched by their last name anywhere in the config (so `width` in
-  `model.generator_kwargs` too); `width` is a factor and must be > 0.
-  """
+  """A ConfigError naming every size or count of the config that cannot work (0 or negative)."""
   from gm.errors import ConfigError  # pylint: disable=g-import-not-at-top
   bad = []
   for key, value in flatten(to_dict(config)).items():
-    name = key.rsplit(".", 1)[-1]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
       continue
-    if name in _AT_LEAST_ONE + _NOT_NEGATIVE + ("width",) and value != value:  # NaN
+    if key in _AT_LEAST_ONE + _NOT_NEGATIVE + _POSITIVE and value != value:  # NaN
       bad.append(f"{key}={value} (must be a number)")
-    elif name in _AT_LEAST_ONE and value < 1:
+    elif key in _AT_LEAST_ONE and value < 1:
       bad.append(f"{key}={value} (must be >= 1)")
-    elif name == "width" and value <= 0:
+    elif key in _POSITIVE and value <= 0:
       bad.append(f"{key}={value} (must be > 0)")
-    elif name in _NOT_NEGATIVE and value < 0:
+    elif key in _NOT_NEGATIVE and value < 0:
       bad.append(f"{key}={value} (must be >= 0)")
   if "model" in config:
     from gm import precision  # pylint: disable=g-import-not-at-top

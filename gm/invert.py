@@ -21,7 +21,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from gm import backend
+from gm import runtime
 from gm.errors import UserError
 
 
@@ -48,35 +48,19 @@ class Generator:
 
   def generate_jit(self) -> Callable[[jnp.ndarray], jnp.ndarray]:
     """`generate`, compiled once per generator."""
-    return self.cached(("generate",), lambda: backend.jit(self.generate))
+    return self.cached(("generate",), lambda: runtime.jit(self.generate))
 
 
 def generator_of(family, state) -> Generator:
-  """The generator view of a GAN, AE or VAE run state (weights captured, never updated)."""
-  if hasattr(family, "noise_dim"):  # GAN
-    g = family.sampling_state(state).g  # The EMA generator when the run keeps one.
-    if getattr(family, "num_classes", 0):
-      raise UserError("inversion of a conditional GAN needs a label; not supported, use an "
-                      "unconditional GAN run")
-    lo, hi = family.output_range
-
-    def features(images):
-      x = lo + (hi - lo) * images
-      _, inter = family.disc.apply({"params": state.d.params, "batch_stats": state.d.batch_stats},
-                                   x, None, train=False, mutable=["intermediates"])
-      return inter["intermediates"]["features"][0]
-
-    return Generator(generate=lambda z: family.images(g, z), z_dim=family.noise_dim,
-                     output_scale=float(hi - lo),
-                     sample_z=lambda key, n: family._noise(key, (n, family.noise_dim)),  # pylint: disable=protected-access
-                     features=features)
-  if hasattr(family, "latent_dim") and hasattr(family, "embed"):  # AE / VAE
-    if family.config.family == "cvae":
-      raise UserError("inversion of a conditional VAE is not supported")
-    return Generator(generate=lambda z: family.images(state.params, z), z_dim=family.latent_dim,
-                     sample_z=lambda key, n: jax.random.normal(key, (n, family.latent_dim)),
-                     encode=lambda x: family.embed(state.params, x)[0])
-  raise UserError(f"{family.config.family} runs have no generator to invert")
+  """The inversion view of a run state's generator (`Family.generator`; weights captured)."""
+  view = family.generator(state)
+  if view.conditional:
+    raise UserError(f"inversion of a conditional {family.config.family.upper()} run needs a "
+                    "condition; not supported, use an unconditional run")
+  lo, hi = view.output_range
+  return Generator(generate=lambda z: view.apply(z), z_dim=view.latent_size,
+                   sample_z=view.noise, encode=view.encode, output_scale=float(hi - lo),
+                   features=view.features)
 
 
 LOSSES = ("mse", "sse", "mse+prior", "features")
@@ -166,9 +150,8 @@ def invert(gen: Generator, targets: np.ndarray, key: jax.Array, steps: int = 100
   def final(z, rep, feats):
     return total(z, rep, feats)[1]
 
-  from gm.loop import resolve_driver  # pylint: disable=g-import-not-at-top
   settings = (optimizer, lr, momentum, loss, prior_weight)
-  if resolve_driver(driver) == "scan":  # GPU / TPU: the whole optimization is one program.
+  if runtime.epoch_driver(driver) == "scan":  # GPU / TPU: the whole optimization is one program.
     def run(z, rep, feats):
       def body(carry, _):
         z, opt, per = step(*carry, rep, feats)
@@ -176,12 +159,12 @@ def invert(gen: Generator, targets: np.ndarray, key: jax.Array, steps: int = 100
       (z, _), (per, zs) = jax.lax.scan(body, (z, tx.init(z)), None, length=steps)
       return z, jnp.concatenate([per, final(z, rep, feats)[None]]), jnp.concatenate([zs, z[None]])
 
-    run_jit = gen.cached(("scan", steps, *settings), lambda: backend.jit(run))
+    run_jit = gen.cached(("scan", steps, *settings), lambda: runtime.jit(run))
     z, losses, zs = run_jit(z0, rep, feats)
     zs = zs[snap_steps]
   else:  # XLA:CPU runs a scanned body ~3x slower: dispatch one jitted step per iteration.
-    step_jit = gen.cached(("step", *settings), lambda: backend.jit(step))
-    final_jit = gen.cached(("final", *settings), lambda: backend.jit(final))
+    step_jit = gen.cached(("step", *settings), lambda: runtime.jit(step))
+    final_jit = gen.cached(("final", *settings), lambda: runtime.jit(final))
     z, opt, per_step, zs, snap = z0, tx.init(z0), [], [], set(snap_steps.tolist())
     for i in range(steps):
       if i in snap:

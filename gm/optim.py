@@ -9,22 +9,22 @@ from gm.errors import ConfigError
 from gm.registry import Registry
 
 OPTIMIZERS = Registry("optimizer")
-OPTIMIZERS.register("adam")(lambda lr, c: optax.adam(lr, b1=c.get("b1", 0.9), b2=c.get("b2", 0.999)))
+OPTIMIZERS.register("adam")(lambda lr, c: optax.adam(lr, b1=c.b1, b2=c.b2))
 OPTIMIZERS.register("adamw")(lambda lr, c: optax.adamw(
-    lr, b1=c.get("b1", 0.9), b2=c.get("b2", 0.999), weight_decay=c.get("weight_decay", 1e-4)))
+    lr, b1=c.b1, b2=c.b2, weight_decay=c.get("weight_decay", 1e-4)))
 OPTIMIZERS.register("sgd")(lambda lr, c: optax.sgd(lr, momentum=c.get("momentum", 0.0) or None))
 OPTIMIZERS.register("rmsprop")(lambda lr, c: optax.rmsprop(lr))
 
 
 def make_schedule(cfg: ml_collections.ConfigDict, total_steps: int) -> optax.Schedule:
   """Learning rate per step: 'constant', 'cosine' or 'warmup_cosine'."""
-  name = cfg.get("schedule", "constant")
+  name = cfg.schedule
   if name == "constant":
     return optax.constant_schedule(cfg.lr)
   if name == "cosine":
     return optax.cosine_decay_schedule(cfg.lr, max(total_steps, 1))
   if name == "warmup_cosine":
-    warmup = cfg.get("warmup_steps", 0)
+    warmup = cfg.warmup_steps
     return optax.warmup_cosine_decay_schedule(0.0, cfg.lr, warmup, max(total_steps, warmup + 1))
   raise ConfigError(f"unknown schedule {name!r}; valid names: constant, cosine, warmup_cosine")
 
@@ -32,7 +32,7 @@ def make_schedule(cfg: ml_collections.ConfigDict, total_steps: int) -> optax.Sch
 def make_optimizer(cfg: ml_collections.ConfigDict, total_steps: int) -> optax.GradientTransformation:
   """An Optax transform from `cfg.name`, `cfg.lr`, `cfg.schedule` and extras."""
   tx = OPTIMIZERS.get(cfg.name)(make_schedule(cfg, total_steps), cfg)
-  if cfg.get("grad_clip", 0.0):
+  if cfg.grad_clip:
     tx = optax.chain(optax.clip_by_global_norm(cfg.grad_clip), tx)
   return tx
 

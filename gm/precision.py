@@ -19,8 +19,8 @@ DTYPES = {"float32": jnp.float32, "bfloat16": jnp.bfloat16}
 
 
 def compute_dtype(model_cfg) -> Any:
-  """The compute dtype of a `model` config group (float32 when unset)."""
-  name = model_cfg.get("compute_dtype", "float32")
+  """The compute dtype of a `model` config group."""
+  name = model_cfg.compute_dtype
   if name not in DTYPES:
     raise ConfigError(f"model.compute_dtype={name!r}; valid: {', '.join(DTYPES)}")
   return DTYPES[name]

@@ -1,4 +1,4 @@
-"""`loop.make_evaluator` with a partial last batch: its means are per-example means of the test set.
+"""`make_evaluator` (gm/train/evaluate.py) with a partial last batch: its means are per-example means of the test set.
 
 The evaluator pads the test set to whole batches with copies of example 0. Those
 rows must not count: not in the per-example means, and not in batch-level
@@ -10,7 +10,8 @@ import jax
 import numpy as np
 import pytest
 
-from gm import data as gm_data, families, loop
+from gm import data as gm_data, families
+from gm.train.evaluate import make_evaluator
 from tests.conftest import load_config
 
 N, BATCH = 70, 32  # Three batches: 32, 32 and 6 test images (+ 26 padding rows).
@@ -32,7 +33,7 @@ def test_gan_means_and_spreads_leave_the_padding_rows_out():
   batch's valid rows, weighted by its number of test images."""
   family, state, test = _family_and_state("gan_mlp_mnist")
   key = jax.random.PRNGKey(1)
-  got = loop.make_evaluator(family, test, BATCH)(state, key)
+  got = make_evaluator(family, test, BATCH)(state, key)
   sig = lambda v: 1 / (1 + np.exp(-np.asarray(v, np.float64)))
   d_fake, real_std, fake_std = [], [], []
   for i in range(3):

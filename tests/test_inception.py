@@ -15,7 +15,7 @@ import pytest
 from conftest import load_config
 from gm import families
 from gm.errors import ConfigError, UserError
-from gm.metrics import distances, prdc, random_cnn
+from gm.metrics import distances, prdc, random_cnn, sample_scores
 from gm.metrics import inception as I
 from gm.metrics import swd as S
 
@@ -271,8 +271,9 @@ def test_gan_option_checks_the_file_and_adds_fid_to_the_image_folder_scores(weig
     c.eval.inception_weights = path
     fam = families.get(c)
     fam.sample = lambda state, key, num: samples[:num]  # The generator is tested elsewhere.
-    fake = fam.inception_features = _FakeFeatures()  # The real one is tested above.
-    scores[path] = fam.judge_metrics(None, None, jax.random.PRNGKey(1), test)
+    fake = _FakeFeatures()  # The real one is tested above.
+    scores[path] = sample_scores.sample_scores(fam, None, None, jax.random.PRNGKey(1), test,
+                                               inception=fake if path else None)
   prdc_keys = {"precision", "recall", "density", "coverage"}
   assert set(scores[""]) == {"swd"} | {f"{k}_randcnn" for k in prdc_keys}
   assert set(scores[weights_npz]) == (set(scores[""]) | {"fid"}

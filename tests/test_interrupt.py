@@ -149,19 +149,18 @@ def test_rollback_restores_the_last_checkpoint_and_lowers_the_learning_rate(tmp_
 
 
 def test_gan_health_warnings_name_the_numbers():
-  from gm import families  # pylint: disable=g-import-not-at-top
+  from gm import health  # pylint: disable=g-import-not-at-top
   c = _config()
   c.health.d_win_epochs = 3
-  family = families.get(c)
   winning = {"train/d_loss": 0.2, "train/d_real": 0.995, "train/d_fake": 0.004}
-  assert family.health_warnings([winning] * 2) == []  # not yet 3 epochs in a row
-  (w,) = family.health_warnings([winning] * 3)
+  assert health.warnings(c, [winning] * 2) == []  # not yet 3 epochs in a row
+  (w,) = health.warnings(c, [winning] * 3)
   assert "won for 3 epochs" in w and "D(x) 0.995" in w and "D(G(z)) 0.004" in w
-  assert family.health_warnings([winning, {"train/d_loss": 0.7}, winning, winning]) == []
+  assert health.warnings(c, [winning, {"train/d_loss": 0.7}, winning, winning]) == []
   collapsed = {"test/fake_std": 0.01, "test/real_std": 0.3}
-  (w,) = family.health_warnings([collapsed])
+  (w,) = health.warnings(c, [collapsed])
   assert "collapsed" in w and "0.01" in w and "0.3" in w
-  assert family.health_warnings([{"test/fake_std": 0.25, "test/real_std": 0.3}]) == []
+  assert health.warnings(c, [{"test/fake_std": 0.25, "test/real_std": 0.3}]) == []
 
 
 def test_gan_eval_measures_the_spread_of_samples():

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from gm import families
-from gm.models import ConvTranspose
-from gm.models.layers import Conv, conv2d
+
+from gm.cpu_layers import Conv, ConvTranspose, conv2d
 from tests.conftest import load_config
 
 

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gm import backend, plots
+from gm import plots, runtime
 from gm.commands import invert as invert_cmds
 from gm.commands.base import command, parse_floats, write_json
 from gm.data import to_float
@@ -19,8 +19,8 @@ def _test_codes(ctx, num: int):
   """(codes [N, D], std [N, D] or None, labels [N]) of the first `num` test images."""
   test = ctx.dataset.test
   num = min(num or len(test["image"]), len(test["image"]))
-  x = to_float(jnp.asarray(test["image"][:num]), ctx.config.data.get("binarize", False))
-  embed = backend.jit(ctx.family.embed)
+  x = to_float(jnp.asarray(test["image"][:num]), ctx.config.data.binarize)
+  embed = runtime.jit(ctx.family.embed)
   outs = [embed(ctx.state.params, x[i:i + 1000]) for i in range(0, num, 1000)]
   z = np.concatenate([np.asarray(o[0]) for o in outs])
   std = None if outs[0][1] is None else np.concatenate([np.asarray(o[1]) for o in outs])
@@ -110,7 +110,7 @@ def interpolate(ctx, args):
   pairs = _pairs(ctx, args)
   test = ctx.dataset.test
   idx = np.array(pairs).reshape(-1)
-  x = to_float(jnp.asarray(test["image"][idx]), ctx.config.data.get("binarize", False))
+  x = to_float(jnp.asarray(test["image"][idx]), ctx.config.data.binarize)
   z, _ = ctx.family.embed(ctx.state.params, x)
   z = np.asarray(z).reshape(len(pairs), 2, -1)
   t = np.linspace(0.0, 1.0, args.k + 2)[None, :, None]
@@ -127,7 +127,7 @@ def interpolate(ctx, args):
          AE_FAMILIES, lambda p: p.add_argument("--num", type=int, default=32))
 def reconstructions(ctx, args):
   num = max(8, args.num // 8 * 8)
-  x = to_float(jnp.asarray(ctx.dataset.test["image"][:num]), ctx.config.data.get("binarize", False))
+  x = to_float(jnp.asarray(ctx.dataset.test["image"][:num]), ctx.config.data.binarize)
   z, _ = ctx.family.embed(ctx.state.params, x)
   recon = np.asarray(ctx.family.images(ctx.state.params, z))
   x = np.asarray(x)
@@ -147,14 +147,14 @@ def elbo(ctx, args):
   batches = [{k: jnp.asarray(v[i:i + 250]) for k, v in test.items()} for i in range(0, num, 250)]
   batches[-1] = {k: v[:num - 250 * (len(batches) - 1)] for k, v in batches[-1].items()}
   key = ctx.key(args.seed)
-  step_fn = backend.jit(family.eval_step)
+  step_fn = runtime.jit(family.eval_step)
   sums = {}
   for i, batch in enumerate(batches):
     for k, v in step_fn(state, batch, jax.random.fold_in(key, i)).items():
       sums[k] = sums.get(k, 0.0) + float(jnp.sum(v))
   result = {"step": ctx.step, "num_test": num, **{f"test/{k}": v / num for k, v in sums.items()}}
   if ctx.config.family in ("vae", "cvae") and args.k > 0:
-    iwae = backend.jit(family.iwae, static_argnums=4)
+    iwae = runtime.jit(family.iwae, static_argnums=4)
     total = 0.0
     for i, batch in enumerate(batches):
       total += float(jnp.sum(iwae(state.params, family.inputs(batch), family.cond(batch),

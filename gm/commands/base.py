@@ -8,9 +8,10 @@ from typing import Callable, List, Optional
 
 import jax
 
-from gm import checkpoint, config_utils, data as gm_data, integrity, loop
+from gm import checkpoint, config_utils, data as gm_data, integrity, train
 from gm.errors import UserError
 from gm.registry import Registry
+from gm.train import rundir
 
 COMMANDS = Registry("eval command")
 
@@ -79,7 +80,7 @@ class RunContext:
   @functools.cached_property
   def _template(self):
     """(family, an initial RunState to restore into)."""
-    family, run, _ = loop.build(self.config, self.dataset)
+    family, run, _ = train.build(self.config, self.dataset)
     return family, run
 
   @functools.cached_property
@@ -104,8 +105,7 @@ class RunContext:
     finally:
       ckpt.close()
     key, mode = self.family.best_metric
-    from gm.commands.generic import read_metrics  # pylint: disable=g-import-not-at-top
-    logged = {r["step"]: r[key] for r in read_metrics(self.workdir)
+    logged = {r["step"]: r[key] for r in rundir.read_metrics(self.workdir)
               if key in r and r.get("step") in steps}
     if not logged:
       raise UserError(f"--step best: no checkpoint has a logged {key} in metrics.jsonl "

@@ -98,7 +98,7 @@ def cvae_prior(ctx, args):
                     _add_temperature(p)))
 def cvae_score(ctx, args):
   t = _temperature(args)
-  judge = load_judge(args.judge or ctx.config.eval.get("judge", "runs/classifier_mnist"))
+  judge = load_judge(args.judge or ctx.config.eval.judge)
   labels, cells, imgs = sample_requests(ctx.family, ctx.state, ctx.key(args.seed), args.num, t)
   test = ctx.dataset.test
   real = score_canvases(judge, np.asarray(ctx.family.inputs(test)), test["label"], test["cell"])

@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gm import backend, plots
+from gm import plots, runtime
 from gm.commands.base import command
 from gm.data import augment as augment_lib, to_float
 from gm.errors import UserError
@@ -38,14 +38,13 @@ def data_grid(ctx, args):
                          p.add_argument("--seed", type=int, default=0)),
          config_ok=True)
 def augment_grid(ctx, args):
-  cfg = ctx.config.get("augment", None)
-  if cfg is None or not (cfg.get("flip") or cfg.get("zoom") or cfg.get("rotate")
-                         or (args.diff and cfg.get("diff"))):
+  cfg = ctx.config.augment if "augment" in ctx.config else None
+  if cfg is None or not (cfg.flip or cfg.zoom or cfg.rotate or (args.diff and cfg.diff)):
     raise UserError("this config has no augmentation on (augment.flip / zoom / rotate / diff); "
                     "set e.g. --set augment.zoom=0.1")
   real, diff = augment_lib.from_config(cfg)
   x = jnp.asarray(to_float(ctx.dataset.train["image"][:max(args.images, 1)]))  # [I, H, W, C]
-  fn = backend.jit(lambda x, k: diff(real(x, k), jax.random.fold_in(k, 1)) if args.diff
+  fn = runtime.jit(lambda x, k: diff(real(x, k), jax.random.fold_in(k, 1)) if args.diff
                else real(x, k))
   draws = [np.asarray(fn(x, jax.random.fold_in(jax.random.PRNGKey(args.seed), d)))
            for d in range(args.draws)]

@@ -5,16 +5,16 @@ import os
 
 import numpy as np
 
-from gm import minimax as minimax_lib, plots
+from gm import minimax as minimax_lib, plots, runtime
 from gm.commands.base import command, write_json
 from gm.data import to_float
 from gm.errors import UserError
-from gm.metrics import image_set_scores, load_judge, random_cnn
+from gm.metrics import image_set_scores, load_judge, random_cnn, sample_scores
 from gm.metrics.scores import FOLDER_MAX_REAL, FOLDER_MIN_SAMPLES
 
 
 def _conditional(ctx) -> bool:
-  return bool(ctx.config.model.get("num_classes", 0))
+  return bool(ctx.config.model.num_classes)
 
 
 @command("digits", "conditional GAN: one image per digit (columns), one fixed noise per row",
@@ -28,11 +28,10 @@ def digits(ctx, args):
   if args.rows <= 0:
     raise UserError("--rows must be > 0")
   k = family.num_classes
-  z = family._noise(ctx.key(args.seed), (args.rows, family.noise_dim))  # pylint: disable=protected-access
-  z = np.repeat(np.asarray(z), k, axis=0)  # Row r: noise r with every label.
-  labels = np.tile(np.arange(k), args.rows)
-  imgs = np.asarray(family.images_jit(family.sampling_state(ctx.state).g, z,
-                                      family.one_hot(labels)))
+  gen = family.generator(ctx.state)
+  z = np.repeat(np.asarray(gen.noise(ctx.key(args.seed), args.rows)), k, axis=0)  # Row r: noise r
+  labels = np.tile(np.arange(k), args.rows)                                     # with every label.
+  imgs = np.asarray(runtime.jit(gen.apply)(z, family.one_hot(labels)))
   return [plots.save_grid(imgs, ctx.path("digits"), cols=k,
                           title=f"labels 0..{k - 1} (columns), step {ctx.step}")]
 
@@ -46,8 +45,7 @@ def _reference_photos(config, folder: str) -> np.ndarray:
                     f"{'/'.join(e[1:] for e in folder_lib.EXTENSIONS)} photos in it; pass a folder "
                     "of photos")
   d = config.data
-  return folder_lib.load_folder(folder, d.get("image_size", 64), d.get("resize", "crop"),
-                                d.get("cache_dir", ""))["image"]
+  return folder_lib.load_folder(folder, d.image_size, d.resize, d.cache_dir)["image"]
 
 
 def _safe_name(path: str) -> str:
@@ -70,10 +68,10 @@ def _folder_floor(ctx, real: np.ndarray, reference_dir: str) -> dict:
   train = ctx.dataset.train["image"]
   test = ctx.dataset.test["image"]
   family = ctx.family
-  inception = family.inception_features if family.inception_weights else None
+  inception = sample_scores.inception_of(ctx.config)
   if reference_dir or not _same_photos(train, test):
     name = "real_train_vs_reference" if reference_dir else "real_train_vs_test"
-    # As many training photos as judge_metrics draws samples.
+    # As many training photos as sample_scores draws samples.
     count = max(len(real), FOLDER_MIN_SAMPLES)
     return {name: image_set_scores(np.asarray(to_float(train[:count])), real, inception)}
   half = len(real) // 2
@@ -97,22 +95,23 @@ def gan_score(ctx, args):
   family = ctx.family
   test, train = ctx.dataset.test, ctx.dataset.train
   if args.reference:
-    if family.uses_judge:
+    if family.scoring == "judge":
       raise UserError("--reference applies to image-folder runs; MNIST runs are scored against "
                       "the MNIST test set by the judge")
     test = {"image": _reference_photos(ctx.config, args.reference)}
   num = min(args.num, len(test["image"]))
   if num < 2:
     raise UserError("--num must be >= 2")
-  if family.uses_judge:
-    judge = load_judge(args.judge or ctx.config.eval.get("judge", "runs/classifier_mnist"))
+  inception = None
+  if family.scoring == "judge":
+    judge = load_judge(args.judge or ctx.config.eval.judge)
     # The floor to read the numbers against: as many real training images vs the test images.
     floor = {"real_train_vs_test": judge.distances(
         np.asarray(to_float(train["image"][:num])), np.asarray(to_float(test["image"][:num])))}
     what = judge.workdir
   else:
-    num = min(num, FOLDER_MAX_REAL)  # What judge_metrics compares against.
-    judge = None
+    num = min(num, FOLDER_MAX_REAL)  # What sample_scores compares against.
+    judge, inception = None, sample_scores.inception_of(ctx.config)
     what = ("sliced Wasserstein distance (PGGAN's, x 10^3); precision / recall / density / "
             f"coverage (k = 5) on {random_cnn.VERSION} features" +
             (" and on Inception features; FID" if family.inception_weights else ""))
@@ -122,7 +121,8 @@ def gan_score(ctx, args):
   records = []
   for step in steps:
     state = ctx.model_at(step)
-    scores = ctx.family.judge_metrics(state, judge, ctx.key(args.seed), test, num=num)
+    scores = sample_scores.sample_scores(family, state, judge, ctx.key(args.seed), test, num=num,
+                                         inception=inception)
     records.append({"step": step, **scores})
     bar.write(json.dumps(records[-1]))
     bar.update(1)

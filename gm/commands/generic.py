@@ -1,46 +1,17 @@
 """eval.py commands for several families: loss curves, the evolution GIF, sample grids."""
 
 import glob
-import json
 import logging
 import os
 
 import numpy as np
 
-from gm import backend, integrity, plots
+from gm import integrity, plots, runtime
 from gm.commands.base import command
 from gm.errors import UserError
+from gm.train.rundir import read_metrics
 
 log = logging.getLogger("gm")
-
-
-def read_metrics(workdir: str):
-  """Records of metrics.jsonl.
-
-  A line that is not JSON is an error naming it, except an unterminated last
-  line: that is what a process killed while writing leaves, so it is skipped
-  with a warning (the next training run of the same workdir sets it aside).
-  """
-  path = os.path.join(workdir, "metrics.jsonl")
-  if not os.path.exists(path):
-    raise UserError(f"{path} does not exist; train first")
-  with open(path, encoding="utf-8", errors="replace") as f:
-    lines = f.read().split("\n")  # The last item is '' when the file ends with a newline.
-  records = []
-  for i, line in enumerate(lines, 1):
-    if not line.strip():
-      continue
-    try:
-      record = json.loads(line)
-      if not isinstance(record, dict):
-        raise ValueError("not an object")
-    except ValueError:
-      if i == len(lines):  # No newline after it: a write cut short.
-        log.warning("%s line %d is incomplete (a run killed while writing it?); ignoring it", path, i)
-        continue
-      raise UserError(f"{path} line {i} is not a JSON object; fix or delete that line") from None
-    records.append(record)
-  return records
 
 
 @command("loss-curves", "training and test metrics over epochs from metrics.jsonl",
@@ -84,7 +55,7 @@ def evolution(ctx, args):
       raise UserError(f"{path} is damaged ({e}); rerun train.py on this run (it moves the file "
                       "aside and draws the same inputs again from the seed), or restore it from "
                       "a copy") from None
-    draw = backend.jit(ctx.family.monitor_images)
+    draw = runtime.jit(ctx.family.monitor_images)
     steps = evenly_spaced(ctx.steps(), args.rows)
     rows = [np.asarray(draw(ctx.model_at(step), inputs)) for step in steps]
     paths.append(plots.save_grid(np.concatenate(rows), os.path.join(ctx.out_dir, "evolution_strip.png"),
@@ -102,7 +73,7 @@ def evolution(ctx, args):
 def samples(ctx, args):
   if args.num <= 0:
     raise UserError("--num must be > 0")
-  classes = getattr(ctx.family, "num_classes", 0)
+  classes = ctx.family.num_classes
   labels = None
   if classes:
     if args.label >= classes:

@@ -76,7 +76,7 @@ def load_targets(ctx, index: str, image: str) -> Tuple[np.ndarray, List[str]]:
     out.append(np.asarray(to_float(images[i])))
     names.append(f"{split}[{i}]")
   for spec in filter(None, image.split(",")):
-    img = resize(_read_file(spec), h, ctx.config.data.get("resize", "crop"))
+    img = resize(_read_file(spec), h, ctx.config.data.resize)
     arr = np.asarray(img, np.float32) / 255.0
     if c == 1:
       arr = arr.mean(-1, keepdims=True)

@@ -101,10 +101,10 @@ def parse_policy(text: str) -> tuple:
 
 def from_config(cfg: ml_collections.ConfigDict):
   """(augment_real(x, key), diff(x, key)) from the `augment` config group (identity when off)."""
-  flip, zoom, rotate = cfg.get("flip", False), cfg.get("zoom", 0.0), cfg.get("rotate", 0.0)
+  flip, zoom, rotate = cfg.flip, cfg.zoom, cfg.rotate
   if zoom < 0 or rotate < 0 or zoom >= 1:
     raise ConfigError("augment.zoom must be in [0, 1) and augment.rotate >= 0 (degrees)")
-  policy = parse_policy(cfg.get("diff", ""))
+  policy = parse_policy(cfg.diff)
   real = lambda x, key: augment(x, key, flip, zoom, rotate)
   diff = (lambda x, key: diff_augment(x, key, policy)) if policy else (lambda x, key: x)
   return real, diff

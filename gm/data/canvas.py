@@ -50,6 +50,6 @@ def make_canvases(split, placements: int, seed: int):
 def load_canvas(cfg: ml_collections.ConfigDict) -> Dataset:
   """MNIST from `cfg.source` (as the 'mnist' dataset), turned into 3x3 canvases."""
   base = load_mnist(cfg)
-  p, seed = cfg.get("placements", 2), cfg.get("canvas_seed", 0)
+  p, seed = cfg.placements, cfg.canvas_seed
   info = {**base.info, "name": "mnist_canvas", "placements": p}
   return Dataset(make_canvases(base.train, p, seed), make_canvases(base.test, p, seed + 1), info)

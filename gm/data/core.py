@@ -31,7 +31,7 @@ class Dataset:
 def load(cfg: ml_collections.ConfigDict) -> Dataset:
   """Loads `cfg.name` with its loader and applies `cfg.num_train` / `num_test`."""
   ds = DATASETS.get(cfg.name)(cfg)
-  for split, limit in (("train", cfg.get("num_train", 0)), ("test", cfg.get("num_test", 0))):
+  for split, limit in (("train", cfg.num_train), ("test", cfg.num_test)):
     arrays = getattr(ds, split)
     if limit:
       setattr(ds, split, {k: v[:limit] for k, v in arrays.items()})

@@ -169,28 +169,28 @@ def load_food101(size: int, mode: str, data_dir: str, label: int) -> np.ndarray:
 @DATASETS.register("image_folder")
 def load_image_folder(cfg: ml_collections.ConfigDict) -> Dataset:
   """A folder of photos (or Food-101 carrot_cake) as uint8 [N, S, S, 3]; test = the same images."""
-  size, mode = cfg.get("image_size", 64), cfg.get("resize", "crop")
+  size, mode = cfg.image_size, cfg.resize
   if size < 8:
     raise UserError(f"data.image_size={size}; use at least 8")
-  source = cfg.get("source", "folder")
+  source = cfg.source
   if source == "folder":
-    loaded = load_folder(cfg.dir, size, mode, cfg.get("cache_dir", ""))
+    loaded = load_folder(cfg.dir, size, mode, cfg.cache_dir)
     images = loaded["image"]
     info = {"name": "image_folder", "source": "folder", "path": os.path.abspath(cfg.dir),
             "skipped": loaded["skipped"], "decode_cache_hit": loaded["cached"]}
   elif source == "tfds":
-    label = cfg.get("tfds_label", FOOD101_CARROT_CAKE)
-    images = load_food101(size, mode, cfg.get("tfds_data_dir", ""), label)
+    label = cfg.tfds_label
+    images = load_food101(size, mode, cfg.tfds_data_dir, label)
     info = {"name": "image_folder", "source": "tfds", "path": f"food101 train, label {label}"}
   else:
     raise UserError(f"unknown image_folder source {source!r}; valid: folder, tfds")
   arrays = {"image": images, "label": np.zeros(len(images), np.int32)}
-  holdout = cfg.get("holdout", 0)
+  holdout = cfg.holdout
   if not holdout:
     return Dataset(arrays, dict(arrays), info)
   files = loaded["files"] if source == "folder" else [str(i) for i in range(len(images))]
-  train_idx, test_idx = holdout_split(len(images), holdout, cfg.get("holdout_seed", 0))
-  info["holdout"] = {"count": len(test_idx), "seed": cfg.get("holdout_seed", 0),
+  train_idx, test_idx = holdout_split(len(images), holdout, cfg.holdout_seed)
+  info["holdout"] = {"count": len(test_idx), "seed": cfg.holdout_seed,
                      "files": [files[i] for i in test_idx]}
   return Dataset({k: v[train_idx] for k, v in arrays.items()},
                  {k: v[test_idx] for k, v in arrays.items()}, info)

@@ -109,7 +109,7 @@ def load_tfds(data_dir: str) -> Dataset:
 def load_mnist(cfg: ml_collections.ConfigDict) -> Dataset:
   """MNIST from `cfg.source` in {'tfds', 'idx', 'embedded'}."""
   if cfg.source == "tfds":
-    return load_tfds(cfg.get("tfds_data_dir", ""))
+    return load_tfds(cfg.tfds_data_dir)
   if cfg.source == "idx":
     return load_idx(cfg.dir)
   if cfg.source == "embedded":

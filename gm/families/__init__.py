@@ -4,7 +4,7 @@ A family is a class built from the run config. It owns its state layout and
 its pure step functions; it never writes files (the loop and eval commands do).
 """
 
-from gm.families.base import FAMILIES, Family, TrainState
+from gm.families.base import FAMILIES, Family, GeneratorView, TrainState
 from gm.families import autoencoders, classifier, gan  # noqa: F401  (register families)
 
 
@@ -13,4 +13,4 @@ def get(config, **kwargs) -> Family:
   return FAMILIES.get(config.family)(config, **kwargs)
 
 
-__all__ = ["FAMILIES", "Family", "TrainState", "get"]
+__all__ = ["FAMILIES", "Family", "GeneratorView", "TrainState", "get"]

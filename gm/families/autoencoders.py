@@ -15,9 +15,9 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from gm import backend, losses, models, optim, precision
+from gm import losses, models, optim, precision, runtime
 from gm.data import to_float
-from gm.families.base import FAMILIES, Batch, Family, Metrics, TrainState
+from gm.families.base import FAMILIES, Batch, Family, GeneratorView, Metrics, TrainState
 
 
 class AutoencoderNet(nn.Module):
@@ -29,14 +29,15 @@ class AutoencoderNet(nn.Module):
   encoder_strides: Tuple[int, ...] = (2, 2)
   encoder_padding: str = "VALID"
   decoder_strides: Tuple[int, ...] = (2, 2)
-  conv_transpose_impl: str = "auto"
+  conv: models.ModuleDef = nn.Conv
+  conv_transpose: models.ModuleDef = nn.ConvTranspose
 
   def setup(self):
     self.encoder = models.ConvEncoder(self.enc_features, strides=self.encoder_strides,
-                                      padding=self.encoder_padding)
+                                      padding=self.encoder_padding, conv=self.conv)
     self.decoder = models.ConvDecoder(start=self.start, strides=self.decoder_strides,
                                       out_channels=self.out_channels,
-                                      conv_transpose_impl=self.conv_transpose_impl)
+                                      conv_transpose=self.conv_transpose)
 
   def encode(self, x, cond=None):
     return self.encoder(x, cond)
@@ -59,17 +60,14 @@ class _AutoencoderBase(Family):
     m = config.model
     self.latent_dim = m.latent_dim
     self.dtype = precision.compute_dtype(m)
-    self.net = AutoencoderNet(
-        latent_dim=m.latent_dim, enc_features=m.latent_dim * self.enc_multiplier,
-        out_channels=m.get("out_channels", 1), start=m.get("start", 7),
-        encoder_strides=tuple(m.get("encoder_strides", (2, 2))),
-        encoder_padding=m.get("encoder_padding", "VALID"),
-        decoder_strides=tuple(m.get("decoder_strides", (2, 2))),
-        conv_transpose_impl=m.get("conv_transpose_impl", "auto"))
+    self.net = models.build(
+        AutoencoderNet, runtime.layers(config), latent_dim=m.latent_dim, enc_features=m.latent_dim * self.enc_multiplier,
+        out_channels=m.out_channels, start=m.start, encoder_strides=tuple(m.encoder_strides),
+        encoder_padding=m.encoder_padding, decoder_strides=tuple(m.decoder_strides))
 
   def inputs(self, batch: Batch) -> jnp.ndarray:
     """uint8 images -> float [B, H, W, C] in [0, 1] (binarized if configured)."""
-    return to_float(batch["image"], self.config.data.get("binarize", False))
+    return to_float(batch["image"], self.config.data.binarize)
 
   def cond(self, batch: Batch):
     """The condition vector [B, K] for conditional families; None here."""
@@ -104,7 +102,17 @@ class _AutoencoderBase(Family):
   @functools.cached_property
   def images_jit(self):
     """`images`, compiled once per family (sampling for judge scores and eval commands)."""
-    return backend.jit(self.images)
+    return runtime.jit(self.images)
+
+  def generator(self, state: TrainState) -> GeneratorView:
+    """The decoder of `state` with the N(0, I) prior; `encode`: the encoder's code (mean)."""
+    return GeneratorView(
+        apply=lambda z, cond=None: self.images(state.params, z, cond),
+        noise=lambda key, n: jax.random.normal(key, (n, self.latent_dim)),
+        latent_size=self.latent_dim, conditional=self.conditional,
+        encode=lambda x, cond=None: self.embed(state.params, x, cond)[0])
+
+  conditional = False  # Whether the networks see `cond(batch)`.
 
   def loss(self, params, batch: Batch, key: jax.Array) -> Tuple[jnp.ndarray, Metrics]:
     raise NotImplementedError
@@ -179,7 +187,7 @@ class VAE(_AutoencoderBase):
     x = self.inputs(batch)
     objective, log_px_z, kl = losses.elbo(
         **self._sample(params, x, self.cond(batch), key), kl=self.config.loss.kl,
-        beta=self.config.loss.get("beta", 1.0))
+        beta=self.config.loss.beta)
     loss = -objective.mean()
     return loss, {"loss": loss, "recon_nll": -log_px_z.mean(), "kl": kl.mean()}
 
@@ -219,10 +227,7 @@ class VAE(_AutoencoderBase):
     return np.concatenate([np.asarray(self.images_jit(state.params, z[i:i + 1000]))
                            for i in range(0, num, 1000)])
 
-  def judge_metrics(self, state, judge, key, test, num: int = 2000):
-    """Judge Fréchet / KID distance of `num` prior samples to as many test images."""
-    return judge.distances(self.sample(state, key, num),
-                           np.asarray(to_float(test["image"][:num])))
+  scoring = "judge"  # The judge's distances of prior samples to test images.
 
   def monitor_images(self, state, inputs):
     return self.images(state.params, inputs["z"])
@@ -233,7 +238,7 @@ class VAE(_AutoencoderBase):
 
   @functools.cached_property
   def _reconstructions_jit(self):
-    return backend.jit(self._reconstructions)
+    return runtime.jit(self._reconstructions)
 
   def tensorboard_images(self, state, test):
     """'reconstructions': the first 32 test images, each row of 8 followed by their decoded
@@ -252,6 +257,8 @@ class CVAE(VAE):
   The encoder concatenates it after the conv stack, the decoder with z.
   """
 
+  conditional = True
+
   def cond(self, batch):
     return batch["cond"]
 
@@ -265,12 +272,7 @@ class CVAE(VAE):
   def monitor_images(self, state, inputs):
     return self.images(state.params, inputs["z"], inputs["cond"])
 
-  def judge_metrics(self, state, judge, key, test, per_request: int = 5):
-    """Label accuracy on the requested cell, position accuracy, ink outside (`cvae-score`)."""
-    from gm.metrics.canvas import sample_requests, score_canvases  # pylint: disable=g-import-not-at-top
-    labels, cells, images = sample_requests(self, state, key, per_request)
-    scores = score_canvases(judge, images, labels, cells)
-    return {k: v for k, v in scores.items() if isinstance(v, float)}
+  scoring = "canvas"  # The judge on the requested cell, position, ink outside (`cvae-score`).
 
   @property
   def grid_columns(self):

@@ -1,6 +1,12 @@
-"""The interface every model family implements, and the shared train state."""
+"""The interface every model family implements, and the shared train state.
 
-from typing import Any, Dict, Tuple
+Callers (the training loop, eval commands, inversion, scoring) use only what is
+declared here: `Family`'s methods and attributes, and the `GeneratorView` a
+family that can sample returns from `generator(state)`.
+"""
+
+import dataclasses
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import flax.struct
 import jax
@@ -21,11 +27,35 @@ class TrainState(train_state.TrainState):
   batch_stats: Any = flax.struct.field(default_factory=dict)
 
 
+@dataclasses.dataclass(frozen=True)
+class GeneratorView:
+  """A trained generator, weights captured: what sampling, scoring and inversion use.
+
+  Attributes:
+    apply: (z [N, latent_size], cond [N, K] or None) -> images [N, H, W, C] in [0, 1].
+    noise: (key, n) -> generator inputs z [n, latent_size] from the prior.
+    latent_size: size of z.
+    output_range: (lo, hi) of the network's own output (tanh: (-1, 1)); `apply`
+      maps it to [0, 1].
+    conditional: whether `apply` needs a condition.
+    encode: images [N, H, W, C] in [0, 1] -> codes [N, latent_size] (autoencoders), or None.
+    features: images in [0, 1] -> discriminator features [N, F] (GANs), or None.
+  """
+  apply: Callable[..., Any]
+  noise: Callable[[jax.Array, int], jnp.ndarray]
+  latent_size: int
+  output_range: Tuple[float, float] = (0.0, 1.0)
+  conditional: bool = False
+  encode: Optional[Callable[[jnp.ndarray], jnp.ndarray]] = None
+  features: Optional[Callable[[jnp.ndarray], jnp.ndarray]] = None
+
+
 class Family:
   """Base class of model families.
 
   Subclasses implement `init`, `train_step`, `eval_step`, `monitor_inputs` and
-  `monitor_images`; the training loop and eval commands only use these.
+  `monitor_images`; families that can sample also `generator` and `sample`. The
+  training loop and eval commands only use what this class declares.
 
   Attributes:
     config: the full run config (read-only).
@@ -73,26 +103,33 @@ class Family:
     del state, test
     return {}
 
-  def judge_metrics(self, state: Any, judge, key: jax.Array, test: Batch) -> Dict[str, float]:
-    """Scores of generated samples by the MNIST judge (`gm.metrics.Judge`); {} if none apply."""
-    del state, judge, key, test
-    return {}
-
   def raw_state(self, state: Any) -> Any:
     """`state` without the parameter average (EMA) its samples come from, or None when the
     family keeps none (samples always use the trained weights)."""
     del state
     return None
 
-  def health_warnings(self, history) -> list:
-    """Warnings (strings with the numbers) about training going wrong, from this session's
-    metrics records so far (oldest first); logged by the loop, training goes on."""
-    del history
-    return []
+  def generator(self, state: Any) -> GeneratorView:
+    """The generator of `state` (for GANs with an EMA: the averaged weights).
 
+    Raises:
+      UserError: the family cannot sample.
+    """
+    del state
+    from gm.errors import UserError  # pylint: disable=g-import-not-at-top
+    raise UserError(f"{self.config.family} runs have no generator")
+
+  def sample(self, state: Any, key: jax.Array, num: int, labels=None) -> Any:
+    """`num` images [num, H, W, C] in [0, 1] on the host (conditional: one per label)."""
+    del state, key, num, labels
+    from gm.errors import UserError  # pylint: disable=g-import-not-at-top
+    raise UserError(f"{self.config.family} runs draw no samples")
+
+  num_classes = 0        # Labels `sample` can be conditioned on (0: unconditional).
   best_metric = ("test/loss", "min")  # The quality number `--step best` picks by.
-  uses_judge = True      # judge_metrics needs the MNIST judge (else it gets None).
-  score_prefix = "judge"  # Prefix of judge_metrics in metrics.jsonl.
+  scoring = ""           # How samples are scored: judge | folder | canvas | '' (none); see
+                         # gm.metrics.sample_scores.
+  score_prefix = "judge"  # Prefix of the sample scores in metrics.jsonl.
 
   @property
   def grid_columns(self) -> int:

@@ -15,18 +15,19 @@ and sliced per device, so every mapping gives the single-device result.
 
 import dataclasses
 import functools
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple
 
+import flax.linen as nn
 import flax.serialization
 import jax
 import jax.numpy as jnp
 import ml_collections
-import numpy as np
 
-from gm import backend, optim, precision
+from gm import models, optim, precision, runtime
 from gm.data import augment as augment_lib, to_float
 from gm.errors import ConfigError
 from gm.families.base import FAMILIES, Batch, Family, Metrics, TrainState
+from gm.families.gan_sampling import GANSampling
 from gm.losses import gan as gan_losses
 from gm.models import gan as gan_models
 
@@ -93,7 +94,7 @@ NOISES = {"uniform": lambda key, shape: jax.random.uniform(key, shape, minval=-1
 
 
 @FAMILIES.register("gan")
-class GAN(Family):
+class GAN(GANSampling, Family):
   """GAN of `model.generator` and `model.discriminator` trained with `loss.name`.
 
   Config keys: model.{generator, discriminator, noise_dim, noise (uniform |
@@ -108,54 +109,58 @@ class GAN(Family):
     m, lc = config.model, config.loss
     self.noise_dim = m.noise_dim
     self.dtype = precision.compute_dtype(m)
-    self.num_classes = m.get("num_classes", 0)
-    if m.get("noise", "uniform") not in NOISES:
+    self.num_classes = m.num_classes
+    if m.noise not in NOISES:
       raise ConfigError(f"unknown model.noise {m.noise!r}; valid names: {', '.join(NOISES)}")
-    self._noise = NOISES[m.get("noise", "uniform")]
+    self._noise = NOISES[m.noise]
     self.loss = gan_losses.GAN_LOSSES.get(lc.name)
-    if not self.loss.uses_targets and (lc.get("label_smoothing", 0.0) or lc.get("label_noise", 0.0)):
+    if not self.loss.uses_targets and (lc.label_smoothing or lc.label_noise):
       raise ConfigError(f"loss.label_smoothing / label_noise apply to ns, minimax and lsgan, "
                        f"not {lc.name!r}; set them to 0")
-    self.d_steps = config.train.get("d_steps", 1)
+    self.d_steps = config.train.d_steps
     if self.d_steps < 1:
       raise ConfigError(f"train.d_steps={self.d_steps}; it must be >= 1")
-    self.gen = gan_models.GENERATORS.get(m.generator)(
-        axis_name=axis_name, conv_transpose_impl=m.get("conv_transpose_impl", "auto"),
-        **dict(m.get("generator_kwargs", {})))
-    self.disc = gan_models.DISCRIMINATORS.get(m.discriminator)(
-        axis_name=axis_name, **dict(m.get("discriminator_kwargs", {})))
+    layers = runtime.layers(config)
+    # Batch norm averages its statistics over the mapped axis (pmap / shard_map).
+    layers["batch_norm"] = (nn.BatchNorm if axis_name is None
+                            else functools.partial(nn.BatchNorm, axis_name=axis_name))
+    self.gen = models.build(gan_models.GENERATORS.get(m.generator), layers,
+                            **m.generator_kwargs.to_dict())
+    self.disc = models.build(gan_models.DISCRIMINATORS.get(m.discriminator), layers,
+                             **m.discriminator_kwargs.to_dict())
     self.output_range = getattr(self.gen, "output_range", (-1.0, 1.0))
     self._augment_real, self._diff_augment = augment_lib.from_config(
-        config.get("augment", ml_collections.ConfigDict()))
-    self.d_bn_in_g_step = config.train.get("d_bn_in_g_step", "batch")
+        config.augment)
+    self.d_bn_in_g_step = config.train.d_bn_in_g_step
     if self.d_bn_in_g_step not in ("batch", "running"):
       raise ConfigError(f"train.d_bn_in_g_step={self.d_bn_in_g_step!r}; valid: batch, running")
-    self.d_batches = config.train.get("d_batches", "joint")
+    self.d_batches = config.train.d_batches
     if self.d_batches not in ("joint", "separate"):
       raise ConfigError(f"train.d_batches={self.d_batches!r}; valid: joint, separate")
-    self.ema_decay = config.train.get("ema_decay", 0.0)
+    self.ema_decay = config.train.ema_decay
     if not 0.0 <= self.ema_decay < 1.0:
       raise ConfigError(f"train.ema_decay={self.ema_decay}; it must be in [0, 1) (0 = off)")
-    self.inception_weights = config.eval.get("inception_weights", "")
+    self.inception_weights = config.eval.inception_weights
     if self.inception_weights:
-      if self.uses_judge:
+      if self.scoring == "judge":
         raise ConfigError("eval.inception_weights applies to image folders; MNIST runs are scored "
                           "by the MNIST judge: set it to ''")
       from gm.metrics import inception  # pylint: disable=g-import-not-at-top
       inception.check_weights_path(self.inception_weights)  # Before training: exists, .npz / .pth.
 
   @property
-  def uses_judge(self) -> bool:
-    """MNIST runs are scored by the MNIST judge; image folders by the sliced Wasserstein distance."""
-    return self.config.data.name == "mnist"
+  def scoring(self) -> str:
+    """MNIST runs are scored by the MNIST judge; image folders by the sliced Wasserstein distance
+    (`gm.metrics.sample_scores`)."""
+    return "judge" if self.config.data.name == "mnist" else "folder"
 
   @property
   def best_metric(self):
-    return ("judge/frechet", "min") if self.uses_judge else ("quality/swd", "min")
+    return ("judge/frechet", "min") if self.scoring == "judge" else ("quality/swd", "min")
 
   @property
   def score_prefix(self) -> str:
-    return "judge" if self.uses_judge else "quality"
+    return "judge" if self.scoring == "judge" else "quality"
 
   # --- data -----------------------------------------------------------------
 
@@ -276,7 +281,7 @@ class GAN(Family):
 
   @functools.cached_property
   def images_jit(self):
-    return backend.jit(self.images)
+    return runtime.jit(self.images)
 
   def _readout(self, outputs: jnp.ndarray) -> jnp.ndarray:
     """D(x) as a probability for probability losses, the raw score otherwise."""
@@ -296,10 +301,10 @@ class GAN(Family):
     x = self._augment_real(x, ka_real)
     both = self._diff_augment(jnp.concatenate([x, fake]), ka_diff)
     kr, kf = jax.random.split(kt)
-    noise = lc.get("label_noise", 0.0)
+    noise = lc.label_noise
     draw_t = lambda k, value: self._draw(
         lambda k, s: gan_losses.targets(k, s[0], value, noise), k, (n,))
-    real_t = draw_t(kr, 1.0 - lc.get("label_smoothing", 0.0))
+    real_t = draw_t(kr, 1.0 - lc.label_smoothing)
     fake_t = draw_t(kf, 0.0)
     both_cond = None if cond is None else jnp.concatenate([cond, cond])
 
@@ -320,10 +325,14 @@ class GAN(Family):
       if self.loss.gradient_penalty:
         eps = self._draw(jax.random.uniform, kp, (n,))
         aux["gp"] = gan_losses.gradient_penalty(d_fn, x, fake, eps)
-        loss = loss + lc.get("gp_weight", 10.0) * aux["gp"]
-      if lc.get("r1_weight", 0.0):
+        loss = loss + lc.gp_weight * aux["gp"]
+      if lc.r1_weight:
         aux["r1"] = gan_losses.r1_penalty(d_fn, x)
         loss = loss + 0.5 * lc.r1_weight * aux["r1"]
+      if self.loss.penalty is not None:  # The loss's own weighted term (`GANLoss.penalty`).
+        name = self.loss.weight.removesuffix("_weight")
+        aux[name] = self.loss.penalty(d_fn, x, fake, jax.random.fold_in(kp, 1))
+        loss = loss + lc[self.loss.weight] * aux[name]
       return loss, (stats, aux)
 
     grads, (stats, metrics) = jax.grad(loss_fn, has_aux=True)(state.d.params)
@@ -382,81 +391,3 @@ class GAN(Family):
     return {"d_real": self._readout(self.discriminate(state.d, x, cond)[0]),
             "d_fake": self._readout(self.discriminate(state.d, fake, cond)[0]),
             "real_std": spread(x), "fake_std": spread(fake)}
-
-  def health_warnings(self, history) -> list:
-    """D winning outright for `health.d_win_epochs` epochs in a row; collapsed samples."""
-    h, out = self.config.get("health", {}), []
-    n = h.get("d_win_epochs", 5)
-    recent = history[-n:]
-
-    def d_wins(r):
-      if r.get("train/d_loss", 1.0) < h.get("d_win_loss", 0.01):
-        return True
-      return (self.loss.probability and r.get("train/d_real", 0.0) > 0.99
-              and r.get("train/d_fake", 1.0) < 0.01)
-
-    if n and len(recent) == n and all(d_wins(r) for r in recent):
-      r = recent[-1]
-      out.append(f"the discriminator has won for {n} epochs: d_loss {r.get('train/d_loss', 0):.3g}, "
-                 f"D(x) {r.get('train/d_real', 0):.3g}, D(G(z)) {r.get('train/d_fake', 0):.3g}; "
-                 "G gets no signal (try a lower optim_d.lr, label smoothing or augmentation)")
-    r = history[-1] if history else {}
-    if "test/fake_std" in r and r["test/fake_std"] < h.get("collapse_ratio", 0.2) * r["test/real_std"]:
-      out.append(f"samples look collapsed: their spread {r['test/fake_std']:.3g} is under "
-                 f"{h.get('collapse_ratio', 0.2)} x the real images' {r['test/real_std']:.3g}")
-    return out
-
-  # --- monitoring and judging -------------------------------------------------------
-
-  def monitor_inputs(self, key: jax.Array, test: Batch) -> Dict[str, Any]:
-    """64 fixed noise vectors; conditional: 8 per digit, one row per digit."""
-    if not self.num_classes:
-      return {"z": self._noise(key, (64, self.noise_dim))}
-    cols = self.grid_columns
-    z = self._noise(key, (cols, self.noise_dim))
-    labels = np.repeat(np.arange(self.num_classes), cols)
-    return {"z": jnp.tile(z, (self.num_classes, 1)), "label": labels}
-
-  def monitor_images(self, state: GANState, inputs: Dict[str, Any]) -> jnp.ndarray:
-    cond = self.one_hot(inputs["label"]) if "label" in inputs else None
-    return self.images(self.sampling_state(state).g, inputs["z"], cond)
-
-  def sample(self, state: GANState, key: jax.Array, num: int, labels=None) -> np.ndarray:
-    """`num` images [num, H, W, C] in [0, 1] (host), in chunks of `eval.batch_size`.
-
-    The chunk bounds memory: a 64x64 generator's widest activation is ~8 MB per image.
-    """
-    out, chunk = [], max(1, self.config.eval.get("batch_size", 500))
-    for i in range(0, num, chunk):
-      k = jax.random.fold_in(key, i)
-      m = min(chunk, num - i)
-      cond = None if labels is None else self.one_hot(jnp.asarray(labels[i:i + m]))
-      out.append(np.asarray(self.images_jit(self.sampling_state(state).g,
-                                            self._noise(k, (m, self.noise_dim)), cond)))
-    return np.concatenate(out)
-
-  @functools.cached_property
-  def inception_features(self):
-    """FID-Inception features (`gm.metrics.inception`) of `eval.inception_weights`, loaded once."""
-    from gm.metrics import inception  # pylint: disable=g-import-not-at-top
-    return inception.InceptionFeatures(self.inception_weights,
-                                       batch_size=self.config.eval.get("batch_size", 50))
-
-  def judge_metrics(self, state, judge, key, test, num: int = 2000):
-    """MNIST: the judge's scores (`gm.metrics.scores.feature_scores`) of `num` samples vs as many
-    test images (label accuracy if conditional). Image folders (judge None):
-    `gm.metrics.scores.image_set_scores` of samples vs up to 1,000 real images (SWD, random-CNN
-    precision/recall/density/coverage; with `eval.inception_weights` FID and the same on
-    Inception features)."""
-    if judge is None:
-      from gm.metrics import scores as scores_lib  # pylint: disable=g-import-not-at-top
-      real = np.asarray(to_float(test["image"][:min(num, scores_lib.FOLDER_MAX_REAL)]))
-      samples = self.sample(state, key, max(len(real), scores_lib.FOLDER_MIN_SAMPLES))
-      return scores_lib.image_set_scores(
-          samples, real, self.inception_features if self.inception_weights else None)
-    labels = np.arange(num) % self.num_classes if self.num_classes else None
-    samples = self.sample(state, key, num, labels)
-    scores = judge.distances(samples, np.asarray(to_float(test["image"][:num])))
-    if labels is not None:
-      scores["label_accuracy"] = float(np.mean(judge(samples)["labels"] == labels))
-    return scores

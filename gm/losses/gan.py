@@ -11,9 +11,13 @@ Discriminator outputs are logits (probability losses) or critic scores
 
 ns, minimax and lsgan take targets (1 for real, 0 for fake by default) so that
 one-sided label smoothing and uniform label noise apply to them.
+
+A loss with a weighted term of its own (a penalty on D) declares it in its
+`GANLoss`: `penalty(d_fn, real, fake, key) -> scalar` and the config key of its
+weight under `loss` (docs/extending.md).
 """
 
-from typing import Callable, NamedTuple, Union
+from typing import Callable, NamedTuple, Optional, Union
 
 import jax
 import jax.numpy as jnp
@@ -31,6 +35,10 @@ class GANLoss(NamedTuple):
   uses_targets: bool              # Label smoothing / noise apply.
   probability: bool               # Outputs are logits of P(real) (else critic scores).
   gradient_penalty: bool = False  # WGAN-GP's penalty is part of the loss.
+  # A term added to D's loss: (d_fn: images -> outputs [B], real, fake, key) -> scalar, times
+  # config.loss[weight]; logged as train/<weight without '_weight'>.
+  penalty: Optional[Callable[..., jnp.ndarray]] = None
+  weight: str = ""
 
 
 GAN_LOSSES = Registry("GAN loss")

@@ -9,7 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gm import backend, checkpoint, config_utils, families
+from gm import checkpoint, config_utils, families, runtime
 from gm.errors import UserError
 from gm.metrics.scores import feature_scores
 
@@ -29,17 +29,18 @@ class Judge:
       raise UserError(f"{workdir} is a {config.family} run, not a classifier (the judge)")
     self.family = families.get(config)
     batch = {"image": np.zeros((1, 28, 28, 1), np.uint8), "label": np.zeros(1, np.int32)}
-    from gm import loop  # pylint: disable=g-import-not-at-top  (loop imports gm.metrics)
+    # (gm.train imports gm.metrics.)
+    from gm.train.epochs import RunState  # pylint: disable=g-import-not-at-top
     key = jax.random.PRNGKey(0)
-    target = loop.RunState(model=self.family.init(key, batch), step=jnp.zeros((), jnp.int32),
-                           rng=key, data_rng=key)
+    target = RunState(model=self.family.init(key, batch), step=jnp.zeros((), jnp.int32),
+                      rng=key, data_rng=key)
     ckpt = checkpoint.Checkpointer(workdir, create=False)
     self.step = ckpt.resolve("latest")
     run, self.meta = ckpt.restore(self.step, target)
     ckpt.close()
     self.params = run.model.params
     self.workdir = workdir
-    self._apply = backend.jit(self.family.logits_and_features)
+    self._apply = runtime.jit(self.family.logits_and_features)
 
   def __call__(self, images: np.ndarray, batch_size: int = 1000) -> Dict[str, np.ndarray]:
     """Images [N, 28, 28, 1] in [0, 1] -> {'labels' [N], 'features' [N, F], 'probs' [N, 10]}."""

@@ -7,19 +7,24 @@ losses); generators return images [B, H, W, C] in the range of their output
 activation (tanh: [-1, 1]; sigmoid: [0, 1]).
 
 MNIST models follow the CS231n GAN notebook (the seed): MLP and DCGAN after
-InfoGAN. `axis_name` makes batch norm average its statistics over that mapped
-axis (pmap / shard_map); under `jax.jit` with a sharded batch it is not needed.
+InfoGAN.
+
+Swappable layers are `ModuleDef` fields defaulting to Flax's (`conv`,
+`conv_transpose`, `max_pool`, `batch_norm`), as in Flax's ResNet example; the
+family passes the runtime's (`gm.runtime.layers`) and, under `jax.pmap` /
+`shard_map`, a `batch_norm` bound to the mapped axis (`nn.BatchNorm` with
+`axis_name`), so batch statistics are averaged over it.
 """
 
-from typing import Optional, Sequence
+import functools
+from typing import Callable, Optional, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gm.models.conv import KERAS_INIT
-from gm.models.layers import Conv, ConvTranspose, max_pool_2x2
+from gm.models.conv import KERAS_INIT, ModuleDef, max_pool_2x2
 from gm.registry import Registry
 
 GENERATORS = Registry("generator")
@@ -31,13 +36,13 @@ def _with_cond(h: jnp.ndarray, cond: Optional[jnp.ndarray]) -> jnp.ndarray:
   return h if cond is None else jnp.concatenate([h, cond.astype(h.dtype)], -1)
 
 
-def _batch_norm(train: bool, axis_name: Optional[str]) -> nn.BatchNorm:
-  """TensorFlow's defaults (momentum 0.99, epsilon 1e-3), as the seeds used them.
+def _batch_norm(norm: ModuleDef, train: bool) -> nn.Module:
+  """`norm` (a batch norm) with TensorFlow's defaults (momentum 0.99, epsilon 1e-3), as the seeds
+  used them.
 
   `train`: normalise with (and update) batch statistics; else the running ones.
   """
-  return nn.BatchNorm(use_running_average=not train, momentum=0.99, epsilon=1e-3,
-                      axis_name=axis_name if train else None)
+  return norm(use_running_average=not train, momentum=0.99, epsilon=1e-3)
 
 
 @DISCRIMINATORS.register("mlp")
@@ -45,7 +50,6 @@ class MLPDiscriminator(nn.Module):
   """784 -> 256 -> 256 -> 1 with LeakyReLU(0.01) (CS231n; 267,009 parameters)."""
   hidden: Sequence[int] = (256, 256)
   leak: float = 0.01
-  axis_name: Optional[str] = None  # Unused (no batch norm); uniform constructor.
 
   @nn.compact
   def __call__(self, x, cond=None, train: bool = True, bn_running: bool = False):
@@ -63,8 +67,6 @@ class MLPGenerator(nn.Module):
   output_range = (-1.0, 1.0)
   out_shape: Sequence[int] = (28, 28, 1)
   hidden: Sequence[int] = (1024, 1024)
-  axis_name: Optional[str] = None
-  conv_transpose_impl: str = "auto"
 
   @nn.compact
   def __call__(self, z, cond=None, train: bool = True):
@@ -83,14 +85,15 @@ class DCGANMnistDiscriminator(nn.Module):
   concatenated to the flattened conv features.
   """
   leak: float = 0.01
-  axis_name: Optional[str] = None
+  conv: ModuleDef = nn.Conv
+  max_pool: Callable = max_pool_2x2
 
   @nn.compact
   def __call__(self, x, cond=None, train: bool = True, bn_running: bool = False):
     del bn_running
     for width in (32, 64):
-      x = Conv(width, (5, 5), padding="VALID", kernel_init=KERAS_INIT)(x)
-      x = max_pool_2x2(nn.leaky_relu(x, self.leak))
+      x = self.conv(width, (5, 5), padding="VALID", kernel_init=KERAS_INIT)(x)
+      x = self.max_pool(nn.leaky_relu(x, self.leak))
     h = _with_cond(x.reshape(x.shape[0], -1), cond)  # [B, 4*4*64 (+K)]
     h = nn.leaky_relu(nn.Dense(4 * 4 * 64, kernel_init=KERAS_INIT)(h), self.leak)
     self.sow("intermediates", "features", h)
@@ -105,20 +108,19 @@ class DCGANMnistGenerator(nn.Module):
   6,595,521 parameters plus batch-norm statistics at noise 4 (CS231n's count).
   """
   output_range = (-1.0, 1.0)
-  axis_name: Optional[str] = None
-  conv_transpose_impl: str = "auto"
+  conv_transpose: ModuleDef = nn.ConvTranspose
+  batch_norm: ModuleDef = nn.BatchNorm
 
   @nn.compact
   def __call__(self, z, cond=None, train: bool = True):
+    norm = functools.partial(_batch_norm, self.batch_norm, train)
     h = _with_cond(z, cond)
-    h = _batch_norm(train, self.axis_name)(nn.relu(nn.Dense(1024, kernel_init=KERAS_INIT)(h)))
+    h = norm()(nn.relu(nn.Dense(1024, kernel_init=KERAS_INIT)(h)))
     h = nn.Dense(7 * 7 * 128, kernel_init=KERAS_INIT)(h)
-    h = _batch_norm(train, self.axis_name)(nn.relu(h)).reshape(-1, 7, 7, 128)
-    h = ConvTranspose(64, (4, 4), (2, 2), impl=self.conv_transpose_impl,
-                      kernel_init=KERAS_INIT)(h)
-    h = _batch_norm(train, self.axis_name)(nn.relu(h))  # [B, 14, 14, 64]
-    h = ConvTranspose(1, (4, 4), (2, 2), impl=self.conv_transpose_impl,
-                      kernel_init=KERAS_INIT)(h)
+    h = norm()(nn.relu(h)).reshape(-1, 7, 7, 128)
+    h = self.conv_transpose(64, (4, 4), (2, 2), kernel_init=KERAS_INIT)(h)
+    h = norm()(nn.relu(h))  # [B, 14, 14, 64]
+    h = self.conv_transpose(1, (4, 4), (2, 2), kernel_init=KERAS_INIT)(h)
     return jnp.tanh(h)  # [B, 28, 28, 1]
 
 
@@ -135,14 +137,15 @@ class DCGANCakeDiscriminator(nn.Module):
   width: float = 1.0
   dropout: float = 0.2
   leak: float = 0.2
-  axis_name: Optional[str] = None
+  conv: ModuleDef = nn.Conv
+  batch_norm: ModuleDef = nn.BatchNorm
 
   @nn.compact
   def __call__(self, x, cond=None, train: bool = True, bn_running: bool = False):
     for f in self.filters:
-      x = Conv(max(1, int(f * self.width)), (4, 4), (2, 2), padding="SAME",
-               kernel_init=KERAS_INIT)(x)
-      x = nn.leaky_relu(_batch_norm(train and not bn_running, self.axis_name)(x), self.leak)
+      x = self.conv(max(1, int(f * self.width)), (4, 4), (2, 2), padding="SAME",
+                    kernel_init=KERAS_INIT)(x)
+      x = nn.leaky_relu(_batch_norm(self.batch_norm, train and not bn_running)(x), self.leak)
     h = _with_cond(x.reshape(x.shape[0], -1), cond)
     self.sow("intermediates", "features", h)
     h = nn.Dropout(self.dropout, deterministic=not train)(h)
@@ -166,8 +169,8 @@ class DCGANCakeGenerator(nn.Module):
   width: float = 1.0
   leak: float = 0.2
   channels: int = 3
-  axis_name: Optional[str] = None
-  conv_transpose_impl: str = "auto"
+  conv: ModuleDef = nn.Conv
+  conv_transpose: ModuleDef = nn.ConvTranspose
 
   @nn.compact
   def __call__(self, z, cond=None, train: bool = True):
@@ -175,10 +178,10 @@ class DCGANCakeGenerator(nn.Module):
     h = nn.Dense(self.start * self.start * c0, kernel_init=KERAS_INIT)(_with_cond(z, cond))
     h = h.reshape(-1, self.start, self.start, c0)
     for f in self.filters:
-      h = ConvTranspose(max(1, int(f * self.width)), (4, 4), (2, 2),
-                        impl=self.conv_transpose_impl, kernel_init=KERAS_INIT)(h)
+      h = self.conv_transpose(max(1, int(f * self.width)), (4, 4), (2, 2),
+                              kernel_init=KERAS_INIT)(h)
       h = nn.leaky_relu(h, self.leak)
-    h = Conv(self.channels, (5, 5), padding="SAME", kernel_init=KERAS_INIT)(h)
+    h = self.conv(self.channels, (5, 5), padding="SAME", kernel_init=KERAS_INIT)(h)
     return jax.nn.sigmoid(h)  # [B, 64, 64, 3]
 
 
@@ -195,8 +198,8 @@ class DCGANCakeUpsampleGenerator(nn.Module):
   width: float = 1.0
   leak: float = 0.2
   channels: int = 3
-  axis_name: Optional[str] = None
-  conv_transpose_impl: str = "auto"  # Unused; uniform constructor.
+  conv: ModuleDef = nn.Conv
+  batch_norm: ModuleDef = nn.BatchNorm
 
   @nn.compact
   def __call__(self, z, cond=None, train: bool = True):
@@ -206,9 +209,10 @@ class DCGANCakeUpsampleGenerator(nn.Module):
     for f in self.filters:
       h = _upsample2(h)
       for _ in range(2):
-        h = Conv(max(1, int(f * self.width)), (3, 3), padding="SAME", kernel_init=KERAS_INIT)(h)
-        h = nn.leaky_relu(_batch_norm(train, self.axis_name)(h), self.leak)
-    h = Conv(self.channels, (5, 5), padding="SAME", kernel_init=KERAS_INIT)(h)
+        h = self.conv(max(1, int(f * self.width)), (3, 3), padding="SAME",
+                      kernel_init=KERAS_INIT)(h)
+        h = nn.leaky_relu(_batch_norm(self.batch_norm, train)(h), self.leak)
+    h = self.conv(self.channels, (5, 5), padding="SAME", kernel_init=KERAS_INIT)(h)
     return jax.nn.sigmoid(h)
 
 
@@ -226,10 +230,9 @@ def torch_bias_init(fan_in: int):
   return lambda key, shape, dtype=jnp.float32: jax.random.uniform(key, shape, dtype, -bound, bound)
 
 
-def _torch_batch_norm(train: bool, axis_name: Optional[str]) -> nn.BatchNorm:
-  """PyTorch's BatchNorm2d defaults: momentum 0.1 (Flax's 0.9), epsilon 1e-5."""
-  return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5,
-                      axis_name=axis_name if train else None)
+def _torch_batch_norm(norm: ModuleDef, train: bool) -> nn.Module:
+  """`norm` with PyTorch's BatchNorm2d defaults: momentum 0.1 (Flax's 0.9), epsilon 1e-5."""
+  return norm(use_running_average=not train, momentum=0.9, epsilon=1e-5)
 
 
 @DISCRIMINATORS.register("dcgan_cake32")
@@ -245,15 +248,17 @@ class DCGANCake32Discriminator(nn.Module):
   width: float = 1.0
   dropout: float = 0.5
   leak: float = 0.2
-  axis_name: Optional[str] = None
+  conv: ModuleDef = nn.Conv
+  batch_norm: ModuleDef = nn.BatchNorm
 
   @nn.compact
   def __call__(self, x, cond=None, train: bool = True, bn_running: bool = False):
     for f in self.filters:
       cin = x.shape[-1]
-      x = Conv(max(1, int(f * self.width)), (4, 4), (2, 2), padding=((2, 2), (2, 2)),
-               kernel_init=TORCH_INIT, bias_init=torch_bias_init(cin * 16))(x)
-      x = nn.leaky_relu(_torch_batch_norm(train and not bn_running, self.axis_name)(x), self.leak)
+      x = self.conv(max(1, int(f * self.width)), (4, 4), (2, 2), padding=((2, 2), (2, 2)),
+                    kernel_init=TORCH_INIT, bias_init=torch_bias_init(cin * 16))(x)
+      x = nn.leaky_relu(_torch_batch_norm(self.batch_norm, train and not bn_running)(x),
+                        self.leak)
     h = _with_cond(x.reshape(x.shape[0], -1), cond)  # [B, 5*5*128 (+K)]
     self.sow("intermediates", "features", h)
     h = nn.Dropout(self.dropout, deterministic=not train)(h)
@@ -276,8 +281,8 @@ class DCGANCake32Generator(nn.Module):
   width: float = 1.0
   leak: float = 0.2
   channels: int = 3
-  axis_name: Optional[str] = None
-  conv_transpose_impl: str = "auto"
+  conv: ModuleDef = nn.Conv
+  conv_transpose: ModuleDef = nn.ConvTranspose
 
   @nn.compact
   def __call__(self, z, cond=None, train: bool = True):
@@ -288,12 +293,12 @@ class DCGANCake32Generator(nn.Module):
     h = h.reshape(-1, self.start, self.start, c0)  # [B, 4, 4, 64]
     for f in self.filters:
       cout = max(1, int(f * self.width))
-      h = ConvTranspose(cout, (4, 4), (2, 2), impl=self.conv_transpose_impl,
-                        kernel_init=TORCH_INIT_TRANSPOSED, bias_init=torch_bias_init(cout * 16))(h)
+      h = self.conv_transpose(cout, (4, 4), (2, 2), kernel_init=TORCH_INIT_TRANSPOSED,
+                              bias_init=torch_bias_init(cout * 16))(h)
       h = nn.leaky_relu(h, self.leak)
     cin = h.shape[-1]
-    h = Conv(self.channels, (5, 5), padding=((2, 2), (2, 2)), kernel_init=TORCH_INIT,
-             bias_init=torch_bias_init(cin * 25))(h)
+    h = self.conv(self.channels, (5, 5), padding=((2, 2), (2, 2)), kernel_init=TORCH_INIT,
+                  bias_init=torch_bias_init(cin * 25))(h)
     return jnp.tanh(h)  # [B, 32, 32, 3]
 
 
@@ -317,14 +322,14 @@ class DCGANGenerator(nn.Module):
   norm: str = "pixel"
   leak: float = 0.2
   channels: int = 3
-  axis_name: Optional[str] = None
-  conv_transpose_impl: str = "auto"
+  conv_transpose: ModuleDef = nn.ConvTranspose
+  batch_norm: ModuleDef = nn.BatchNorm
 
   def _norm(self, x, train):
     if self.norm == "pixel":
       return pixel_norm(x)
     if self.norm == "batch":
-      return _batch_norm(train, self.axis_name)(x)
+      return _batch_norm(self.batch_norm, train)(x)
     return x
 
   @nn.compact
@@ -334,9 +339,9 @@ class DCGANGenerator(nn.Module):
     h = nn.Dense(4 * 4 * c)(_with_cond(z, cond)).reshape(-1, 4, 4, c)  # [B, 4, 4, C]
     h = nn.leaky_relu(self._norm(h, train), self.leak)
     for i in range(stages - 1):
-      h = ConvTranspose(c // 2 ** (i + 1), (4, 4), (2, 2), impl=self.conv_transpose_impl)(h)
+      h = self.conv_transpose(c // 2 ** (i + 1), (4, 4), (2, 2))(h)
       h = nn.leaky_relu(self._norm(h, train), self.leak)
-    h = ConvTranspose(self.channels, (4, 4), (2, 2), impl=self.conv_transpose_impl)(h)
+    h = self.conv_transpose(self.channels, (4, 4), (2, 2))(h)
     return jnp.tanh(h)  # [B, size, size, 3]
 
 
@@ -348,15 +353,16 @@ class DCGANDiscriminator(nn.Module):
   size: int = 64
   width: int = 32
   leak: float = 0.2
-  axis_name: Optional[str] = None
+  conv: ModuleDef = nn.Conv
+  batch_norm: ModuleDef = nn.BatchNorm
 
   @nn.compact
   def __call__(self, x, cond=None, train: bool = True, bn_running: bool = False):
     stages = int(np.log2(self.size)) - 2
     for i in range(stages):
-      x = Conv(self.width * 2 ** i, (4, 4), (2, 2), padding=((1, 1), (1, 1)))(x)
+      x = self.conv(self.width * 2 ** i, (4, 4), (2, 2), padding=((1, 1), (1, 1)))(x)
       if i:
-        x = _batch_norm(train and not bn_running, self.axis_name)(x)
+        x = _batch_norm(self.batch_norm, train and not bn_running)(x)
       x = nn.leaky_relu(x, self.leak)
     h = _with_cond(x.reshape(x.shape[0], -1), cond)  # [B, 4*4*C (+K)]
     self.sow("intermediates", "features", h)
