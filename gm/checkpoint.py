@@ -78,7 +78,7 @@ class Checkpointer:
         lambda t, x: jax.device_put(x, t.sharding) if isinstance(t, jax.Array)
         else type(t)(np.asarray(x).item()) if isinstance(t, (int, float, bool)) else x,
         target, state)
-    log.info("checkpoint %d restored by name (its tree has slots this version leaves out)",
+    log.debug("checkpoint %d restored by name (its tree has slots this version leaves out)",
              step)
     return {"state": state, "meta": out["meta"]}
 

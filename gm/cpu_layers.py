@@ -4,7 +4,7 @@ Imported only by the runtime policy (`gm.runtime`), its tests and the
 benchmarks: models declare their layers as `ModuleDef` fields defaulting to
 Flax's, and on CPUs `gm.runtime` passes these instead. `gm` compiles
 convolutions to Eigen there (`gm.runtime.compiler_options`); the lowerings here
-are tuned for that (README, performance notes).
+are tuned for that (docs/benchmarks.md).
 
 `ConvTranspose` is a drop-in for `flax.linen.ConvTranspose` (same parameter
 names and shapes, same outputs) that can compute a strided transposed conv by
@@ -40,7 +40,7 @@ def conv_tap_input_grad(x: jnp.ndarray, kernel: jnp.ndarray, strides: Tuple[int,
   """`lax.conv_general_dilated` (NHWC, HWIO) whose input gradient is `tap_scatter`.
 
   For an image's first conv (few input channels), the input gradient is a conv to
-  few outputs, which `tap_scatter` computes faster than XLA:CPU (README, performance
+  few outputs, which `tap_scatter` computes faster than XLA:CPU (docs/benchmarks.md,
   notes); the kernel gradient stays XLA's own. Inputs whose size the stride does
   not divide fall back to XLA's input gradient.
   """
@@ -203,7 +203,7 @@ def conv2d(x: jnp.ndarray, kernel: jnp.ndarray, strides: Sequence[int],
   padding = tuple(tuple(int(v) for v in p) for p in padding)
   kh, kw, cin, cout = kernel.shape
   nonneg_pad = min(map(min, padding)) >= 0  # The tap_scatter paths need it.
-  if impl == "auto":  # Measured on XLA:CPU (see the README's performance notes).
+  if impl == "auto":  # Measured on XLA:CPU (see docs/benchmarks.md).
     tap_ok = nonneg_pad
     if tap_ok and strides == (1, 1) and few_outputs(kh, kw, cin, cout):
       impl = "few_outputs"

@@ -6,7 +6,7 @@ fields defaulting to Flax's (`conv: ModuleDef = nn.Conv`), and the families
 pass them `layers(config)`; the loop asks `epoch_driver`; everything compiles
 through `jit`. The config group `runtime` overrides the choices (configs/common.py).
 
-Measured choices (README, performance notes; jax 0.10.2, AVX2 and AVX-512 CPUs):
+Measured choices (docs/benchmarks.md; jax 0.10.2, AVX2 and AVX-512 CPUs):
 - Compiler options. On XLA:CPU, XLA hands convolutions to YNNPACK by default;
   its Eigen convolutions are 2-5x faster on `gm`'s models (forward, input and
   kernel gradients). `compiler_options()` turns YNNPACK off for convolutions

@@ -1,4 +1,4 @@
-r"""Regenerates every figure and number of the README's cake section from run directories.
+r"""Regenerates every figure and number of docs/cake.md (and the README's cake rows) from runs.
 
   python scripts/cake_section.py --runs fast=runs/cake_fast,seed004=runs/cake32 \
       [--ablations fast_nodiff=runs/cake_fast_nodiff,seed004_diff=runs/cake32_diff] \
@@ -9,7 +9,7 @@ What it writes (figures under <out>/figures/, numbers in <out>/cake_results.json
     wall-clock minutes from process start to that checkpoint (EMA generator solid, raw
     weights dashed), with the floor (as many training photos vs the held-out photos);
   - for each of the two main runs: the latest sample grid, the evolution strip over the
-    checkpoint history, and the loss curves;
+    checkpoint history, and the loss curves; for each ablation run its latest sample grid;
   - inversion of two training photos, two held-out photos and the cat (skimage:chelsea)
     with three procedures (the seed assignment's, the seed report's, the recommended one)
     by both generators: PSNR/SSIM table, the recommended procedure's evolution strips;
@@ -147,11 +147,16 @@ def plot_curves(curves: Dict[str, dict], path: str) -> str:
   return path
 
 
-def run_figures(name: str, workdir: str, out_dir: str) -> None:
+def latest_samples(name: str, workdir: str, out_dir: str) -> None:
+  """The run's sample grid of its latest checkpoint, as cake_<name>_samples.png."""
   from gm.commands.base import RunContext  # pylint: disable=g-import-not-at-top
   latest = RunContext(workdir).steps()[-1]
   copy(os.path.join(workdir, "samples", f"step_{latest:08d}.png"), out_dir,
        f"cake_{name}_samples.png")
+
+
+def run_figures(name: str, workdir: str, out_dir: str) -> None:
+  latest_samples(name, workdir, out_dir)
   strip = [p for p in eval_py("evolution", "--workdir", workdir, "--strip", "8", "--rows", "8")
            if p.endswith("evolution_strip.png")][0]
   copy(strip, out_dir, f"cake_{name}_evolution.png")
@@ -210,6 +215,8 @@ def main():
   if "figures" not in skip:
     for name, workdir in runs.items():
       run_figures(name, workdir, args.out)
+    for name, workdir in ablations.items():
+      latest_samples(name, workdir, args.out)
   if "inversion" not in skip:
     results["inversion"] = inversions(runs, args.out)
     (a, wa), (b, wb) = list(runs.items())[:2]

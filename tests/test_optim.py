@@ -14,11 +14,11 @@ import os
 
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 import optax
 import pytest
 
+from configs import common
 from gm import data as gm_data, loop, optim
 from tests.conftest import ROOT, load_config
 
@@ -92,8 +92,15 @@ def test_each_config_builds_the_optax_transform_it_names(name, arg):
     _assert_same_updates(optim.make_optimizer(cfg, total), optax.adam(rate, b1=b1, b2=b2))
 
 
+def _opt(**kw):
+  """configs/common.py's optimizer group (every key a run has), with `kw` set."""
+  c = common.base().optim
+  c.update(kw)
+  return c
+
+
 def _sgd(lr, **kw):
-  return ml_collections.ConfigDict({"name": "sgd", "lr": lr, **kw})
+  return _opt(name="sgd", lr=lr, **kw)
 
 
 def test_schedules_take_their_values_at_given_steps():
@@ -121,8 +128,7 @@ def test_schedules_take_their_values_at_given_steps():
 
 def test_gradient_clipping_adamw_sgd_momentum():
   """grad_clip chains a global-norm clip before the optimizer; adamw, sgd read their extras."""
-  adam = ml_collections.ConfigDict({"name": "adam", "lr": 1e-3, "b1": 0.5, "b2": 0.99,
-                                    "grad_clip": 1.0})
+  adam = _opt(name="adam", lr=1e-3, b1=0.5, b2=0.99, grad_clip=1.0)
   _assert_same_updates(optim.make_optimizer(adam, 10), optax.chain(
       optax.clip_by_global_norm(1.0), optax.adam(1e-3, b1=0.5, b2=0.99)))
   # The clip is not a no-op on this sequence (Adam normalises scale, but not across steps).
@@ -131,8 +137,7 @@ def test_gradient_clipping_adamw_sgd_momentum():
   sgd = _sgd(0.1, grad_clip=0.5)
   _assert_same_updates(optim.make_optimizer(sgd, 10), optax.chain(
       optax.clip_by_global_norm(0.5), optax.sgd(0.1)))
-  adamw = ml_collections.ConfigDict({"name": "adamw", "lr": 1e-2, "b1": 0.8, "b2": 0.95,
-                                     "weight_decay": 0.05})
+  adamw = _opt(name="adamw", lr=1e-2, b1=0.8, b2=0.95, weight_decay=0.05)
   _assert_same_updates(optim.make_optimizer(adamw, 10),
                        optax.adamw(1e-2, b1=0.8, b2=0.95, weight_decay=0.05))
   _assert_same_updates(optim.make_optimizer(_sgd(0.1, momentum=0.9), 10),
