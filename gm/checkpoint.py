@@ -58,21 +58,25 @@ class Checkpointer:
     empty `batch_stats`. Their checkpoints restore: the on-disk tree is read as
     saved and `target`'s leaves are filled from it by name, each with its shape,
     dtype and placement. Returns None (the caller raises) unless every leaf of
-    `target` is found with the same shape and dtype.
+    `target` is found with the same shape and dtype and the checkpoint holds no
+    array beyond them (only empty slots may be left out).
     """
     import flax.serialization  # pylint: disable=g-import-not-at-top
     try:
       out = self.manager.restore(step, args=ocp.args.Composite(
           state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore()))
-      state = flax.serialization.from_state_dict(target, _lists_as_dicts(out["state"]))
+      raw = _lists_as_dicts(out["state"])
+      state = flax.serialization.from_state_dict(target, raw)
     except (ValueError, KeyError, TypeError):
       return None
     want = jax.tree_util.tree_leaves_with_path(target)
     got = jax.tree_util.tree_leaves_with_path(state)
-    if [p for p, _ in want] != [p for p, _ in got] or any(
-        np.shape(a) != np.shape(b)
-        or (hasattr(a, "dtype") and np.dtype(a.dtype) != np.dtype(getattr(b, "dtype", None)))
-        for (_, a), (_, b) in zip(want, got)):
+    kind = lambda v: np.dtype(getattr(v, "dtype", None) or np.asarray(v).dtype).kind
+    if (len(jax.tree.leaves(raw)) != len(want)  # Nothing but empty slots left out.
+        or [p for p, _ in want] != [p for p, _ in got]
+        or any(np.shape(a) != np.shape(b) or kind(a) != kind(b)
+               or (hasattr(a, "dtype") and np.dtype(a.dtype) != np.dtype(b.dtype))
+               for (_, a), (_, b) in zip(want, got))):
       return None
     state = jax.tree.map(  # Each leaf placed (and typed) as the target's.
         lambda t, x: jax.device_put(x, t.sharding) if isinstance(t, jax.Array)

@@ -282,6 +282,15 @@ def test_checkpoints_that_stored_an_empty_ema_slot_restore(tmp_path):
   state, meta = ckpt.restore(7, target, note=False)
   assert meta["step"] == 7 and int(state.step) == int(target.step) + 7
   assert state.model.ema is None and _leaves_equal(state.model, model)
-  # A checkpoint of another model still fails with the one-line error.
+  # A checkpoint of another model, or one holding arrays the target lacks (an EMA restored
+  # into a state without one), still fails with the one-line error.
   with pytest.raises(UserError, match="written by a different model"):
     ckpt.restore(7, run_state(_init(_tiny_gan("dcgan_mnist"))[1]), note=False)
+  fuller = loop.RunState(model=Before(model.g, model.d, ema=model.g.params), step=old.step,
+                         rng=old.rng, data_rng=old.data_rng)
+  manager.save(8, args=ocp.args.Composite(state=ocp.args.StandardSave(fuller),
+                                          meta=ocp.args.JsonSave({"epoch": 2, "step": 8})))
+  manager.wait_until_finished()
+  with pytest.raises(UserError, match="written by a different model"):
+    ckpt.restore(8, target, note=False)
+  assert sorted(os.listdir(tmp_path / "checkpoints")) == ["7", "8"]
