@@ -36,6 +36,8 @@ def base() -> ml_collections.ConfigDict:
   c.optim.schedule = "constant"  # constant | cosine | warmup_cosine
   c.optim.warmup_steps = 0
   c.optim.grad_clip = 0.0
+  c.optim.weight_decay = 1e-4    # adamw only
+  c.optim.momentum = 0.0         # sgd only (0 = plain SGD)
 
   c.train = ml_collections.ConfigDict()
   c.train.batch_size = 32
@@ -43,6 +45,7 @@ def base() -> ml_collections.ConfigDict:
   c.train.checkpoint_every = 1   # epochs
   c.train.keep_checkpoints = 0   # 0 = keep the whole history
   c.train.eval_every = 1         # epochs
+  c.train.num_devices = 0        # devices of the data-parallel mesh (0 = all)
   c.train.epoch_driver = "auto"  # auto | loop | scan
   c.train.progress = True
   c.train.tensorboard = True
@@ -107,7 +110,6 @@ def gan() -> ml_collections.ConfigDict:
   c.train.d_bn_in_g_step = "batch"  # D's batch norm in the G update: batch | running (Keras)
   c.train.d_batches = "joint"      # D's step: real and fake as one batch (joint) or two (separate)
   c.train.ema_decay = 0.0          # > 0: keep an EMA of G's params; samples and scores use it
-  c.train.num_devices = 0          # devices of the data-parallel mesh (0 = all)
   c.health = ml_collections.ConfigDict()  # Logged warnings (training goes on).
   c.health.d_win_epochs = 5        # D "wins" this many epochs in a row ->
   c.health.d_win_loss = 0.01       #   D loss below this, or D(x) > 0.99 and D(G(z)) < 0.01

@@ -27,6 +27,13 @@ RENAMED_KEYS = {
 # key directly.
 ADDED_KEYS = {
     "train.ema_decay": 0.0,        # GANs: no generator EMA.
+    "train.num_devices": 0,        # Every device (only GAN configs had the key).
+    "optim.weight_decay": 1e-4,    # The values the optimizers read when the keys were absent.
+    "optim.momentum": 0.0,
+    "optim_g.weight_decay": 1e-4,
+    "optim_g.momentum": 0.0,
+    "optim_d.weight_decay": 1e-4,
+    "optim_d.momentum": 0.0,
     "train.d_batches": "joint",    # GANs: real and fake through D as one batch.
     "data.holdout": 0,             # Image folders: no held-out photos (test = train).
     "data.holdout_seed": 0,

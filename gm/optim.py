@@ -11,8 +11,8 @@ from gm.registry import Registry
 OPTIMIZERS = Registry("optimizer")
 OPTIMIZERS.register("adam")(lambda lr, c: optax.adam(lr, b1=c.b1, b2=c.b2))
 OPTIMIZERS.register("adamw")(lambda lr, c: optax.adamw(
-    lr, b1=c.b1, b2=c.b2, weight_decay=c.get("weight_decay", 1e-4)))
-OPTIMIZERS.register("sgd")(lambda lr, c: optax.sgd(lr, momentum=c.get("momentum", 0.0) or None))
+    lr, b1=c.b1, b2=c.b2, weight_decay=c.weight_decay))
+OPTIMIZERS.register("sgd")(lambda lr, c: optax.sgd(lr, momentum=c.momentum or None))
 OPTIMIZERS.register("rmsprop")(lambda lr, c: optax.rmsprop(lr))
 
 

@@ -70,8 +70,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   per_step = families.get(config).examples_per_step(tc.batch_size)  # Checks the config too.
   _check_sizes(config, dataset, per_step)
   rollback = divergence.Rollback(tc)
-  # Only GAN configs set train.num_devices (the data-parallel mesh); the others use every device.
-  mesh = sharding.data_mesh(tc.get("num_devices", 0))
+  mesh = sharding.data_mesh(tc.num_devices)
   sharding.check_batch(mesh, tc.batch_size)
   rundir.check_not_foreign(workdir)  # Before the lock file is written into it.
   distributed.raise_if_any(None)  # Several processes: all have checked before process 0 writes.
