@@ -85,15 +85,15 @@ def swd_curves(runs: Dict[str, str], seed: int = 0) -> Dict[str, dict]:
   out = {}
   for name, workdir in runs.items():
     ctx = RunContext(workdir)
-    if not ctx.config.data.get("holdout", 0):
+    if not ctx.config.data.holdout:
       raise SystemExit(f"{workdir} holds out no photos (data.holdout); it cannot be scored")
     minutes = {r["step"]: r["time/process_s"] / 60 for r in read_metrics(workdir)
                if "time/process_s" in r}
     held = np.asarray(to_float(ctx.dataset.test["image"]))
     train = np.asarray(to_float(ctx.dataset.train["image"]))
     n = len(held)
-    has_ema = ctx.family.raw_state(ctx.restore(ctx.steps()[-1]).model) is not None
-    curve = {"step": [], "minutes": [], "swd_ema": [], "swd_raw": []}
+    has_ema = ctx.config.train.ema_decay > 0  # The state carries an EMA exactly then.
+    curve = {"step": [], "minutes": [], "swd_ema": [], **({"swd_raw": []} if has_ema else {})}
     for step in ctx.steps():
       if step not in minutes:
         continue  # step 0 (written before training) and checkpoints without a time
@@ -107,10 +107,7 @@ def swd_curves(runs: Dict[str, str], seed: int = 0) -> Dict[str, dict]:
             swd(ctx.family.sample(state, jax.random.PRNGKey(seed + d), n), held)["swd"]
             for d in range(DRAWS)])))
       print(f"{name} step {step} ({minutes[step]:.1f} min): SWD "
-            + ", ".join(f"{k} {v[-1]:.1f}" for k, v in curve.items() if k.startswith("swd") and v),
-            flush=True)
-    if not has_ema:
-      del curve["swd_raw"]
+            + ", ".join(f"{k} {curve[k][-1]:.1f}" for k in states), flush=True)
     floor = [swd(train[i:i + n], held)["swd"] for i in range(0, len(train) - n + 1, n)]
     out[name] = {**curve, "floor": float(np.mean(floor)), "floor_chunks": floor,
                  "num_heldout": n, "image_size": int(held.shape[1])}
@@ -124,11 +121,11 @@ def plot_curves(curves: Dict[str, dict], path: str) -> str:
   floors = {}
   for i, (name, c) in enumerate(curves.items()):
     color = f"C{i}"
-    if "swd_raw" in c:
-      ax.plot(c["minutes"], c["swd_ema"], "-o", ms=3, color=color, label=f"{name} (EMA)")
+    ema = "swd_raw" in c
+    ax.plot(c["minutes"], c["swd_ema"], "-o", ms=3, color=color,
+            label=f"{name} (EMA)" if ema else name)
+    if ema:
       ax.plot(c["minutes"], c["swd_raw"], "--", color=color, alpha=0.7, label=f"{name} (raw)")
-    else:
-      ax.plot(c["minutes"], c["swd_ema"], "-o", ms=3, color=color, label=name)
     floors.setdefault(c["image_size"], c["floor"])
   for size, floor in floors.items():
     ax.axhline(floor, color="k", lw=0.8, ls=":")

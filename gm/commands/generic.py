@@ -28,10 +28,13 @@ def loss_curves(ctx, args):
 
 
 def evenly_spaced(steps, num: int):
-  """`num` of `steps` at evenly spaced positions, first and last included (all if num <= 0)."""
+  """`num` of `steps` at evenly spaced positions, first and last included (all if num <= 0;
+  the last if num == 1)."""
   if num <= 0 or num >= len(steps):
     return list(steps)
-  return [steps[round(i * (len(steps) - 1) / (num - 1))] for i in range(num)] if num > 1 else [steps[-1]]
+  if num == 1:
+    return [steps[-1]]
+  return [steps[round(i * (len(steps) - 1) / (num - 1))] for i in range(num)]
 
 
 @command("evolution", "the per-checkpoint sample grids as an animated GIF (and with --strip N, "
