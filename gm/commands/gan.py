@@ -90,7 +90,9 @@ def _folder_floor(ctx, real: np.ndarray, reference_dir: str) -> dict:
                     p.add_argument("--reference", default="",
                                    help="image-folder runs: score against the photos of this "
                                    "folder (decoded at the run's image size and resize mode)"),
-                    p.add_argument("--seed", type=int, default=0)))
+                    p.add_argument("--seed", type=int, default=0,
+                                   help="sampling seed; other than 0 it names the files "
+                                   "gan_score_seed<s>_...")))
 def gan_score(ctx, args):
   family = ctx.family
   test, train = ctx.dataset.test, ctx.dataset.train
@@ -131,6 +133,8 @@ def gan_score(ctx, args):
   if args.reference:
     result["reference"] = os.path.abspath(args.reference)
   name = f"gan_score_vs_{_safe_name(args.reference)}" if args.reference else "gan_score"
+  if args.seed:  # Another draw of samples keeps its own file beside seed 0's.
+    name += f"_seed{args.seed}"
   if not args.all:
     return [write_json(ctx.path(name, "json", steps[0]), result)]
   paths = [write_json(os.path.join(ctx.out_dir, f"{name}_history.json"), result)]

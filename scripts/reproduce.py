@@ -1,0 +1,213 @@
+"""Re-runs the README's results rows with their documented commands; writes docs/results.json.
+
+  python scripts/reproduce.py --mnist <idx dir> --photos <photo dir> [--only ROW,...] [--seeds N]
+      [--root runs] [--results docs/results.json] [--list] [--tables]
+
+Every row is the README's command(s) for it, run as subprocesses (`train.py`, then the `eval.py`
+command that reads its number), one run directory per seed: `<root>/<name>` for seed 0 and
+`<root>/<name>_seed<s>` for the others, as in the README. Rows of a GAN run seeds 0 .. N-1
+(--seeds, default 3); the others run once. The judge row (configs/classifier_mnist.py) runs first
+when a row scored by it needs it.
+
+Resume: a step whose output is complete is skipped (a trained run: its last logged epoch is its
+configured one; an evaluation: its JSON exists), and an interrupted training run continues where its
+checkpoints left it (train.py's own resume), so the same command picks up after an interruption.
+
+Each run's numbers are written to the results file as soon as they exist, with the commands, the
+hardware, the date, the code version (`git describe`, `+dirty` with uncommitted changes) and the
+wall time of the steps run. Entries of runs this invocation did not measure stay as they are.
+`--tables` (also done after every run) rewrites the README's results table and docs/results.md's
+table from the results file; tests/test_results.py checks that they agree.
+
+Rows marked costly (hours on a 2-core CPU) run only when named in --only; --list prints every row
+with its cost.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from typing import Dict, List, Optional
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from gm import results  # pylint: disable=g-import-not-at-top
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_RESULTS = os.path.join(REPO, "docs", "results.json")
+WRITES = ("docs/results.json", "README.md", "docs/results.md")
+
+
+def git_version() -> str:
+  """`git describe --always`, `+dirty` when tracked files (but the ones this writes) changed."""
+  try:
+    head = subprocess.run(["git", "describe", "--always", "--abbrev=10"], cwd=REPO,
+                          capture_output=True, text=True, check=True).stdout.strip()
+    dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+                            *(f":!{p}" for p in WRITES)], cwd=REPO,
+                           capture_output=True, text=True, check=True).stdout.strip()
+  except (OSError, subprocess.CalledProcessError):
+    return "unknown (not a git checkout)"
+  return head + ("+dirty" if dirty else "")
+
+
+def hardware() -> str:
+  """The accelerator JAX will use, or the CPU model and core count; with the JAX version."""
+  probe = ("import jax; d = jax.devices()[0]; "
+           "print(d.platform, len(jax.devices()), d.device_kind, jax.__version__, sep='|')")
+  out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                       cwd=REPO, check=True).stdout.strip().splitlines()[-1]
+  kind, count, name, version = out.split("|")
+  if kind == "cpu":
+    model = platform.processor() or "CPU"
+    try:
+      with open("/proc/cpuinfo") as f:
+        model = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
+    except (OSError, StopIteration):
+      pass
+    return f"{len(os.sched_getaffinity(0))}-core {model} CPU, JAX {version}"
+  return f"{count}x {name}, JAX {version}"
+
+
+def last_record(workdir: str) -> Optional[dict]:
+  path = os.path.join(workdir, "metrics.jsonl")
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    lines = [l for l in f if l.strip()]
+  return json.loads(lines[-1]) if lines else None
+
+
+def trained(workdir: str) -> bool:
+  """True when the run logged its configured last epoch."""
+  rec, cfg = last_record(workdir), os.path.join(workdir, "config.json")
+  if rec is None or not os.path.exists(cfg):
+    return False
+  with open(cfg) as f:
+    epochs = json.load(f)["train"]["num_epochs"]
+  return rec.get("epoch") == epochs
+
+
+class Runner:
+  """Runs the steps of one row's seeds, skipping finished ones, and records their numbers."""
+
+  def __init__(self, args):
+    self.args, self.python = args, sys.executable
+    self.data = {"mnist": args.mnist, "photos": args.photos}
+    self.hardware, self.version = hardware(), git_version()
+
+  def run_dir(self, row: results.Row, seed: int) -> str:
+    return os.path.join(self.args.root, row.workdir(seed))
+
+  def commands(self, row: results.Row, seed: int, step: Optional[int]) -> List[List[str]]:
+    ctx = {"root": self.args.root, "workdir": self.run_dir(row, seed), "seed": seed,
+           "step": step, **self.data}
+    return [[a.format(**ctx) for a in cmd] for cmd in row.commands(seed)]
+
+  def check_data(self, row: results.Row) -> None:
+    for need in row.needs:
+      if not self.data.get(need):
+        raise SystemExit(f"row {row.name} needs --{need} <dir>: "
+                         f"{'the four MNIST idx files' if need == 'mnist' else 'a photo folder'}")
+
+  def run_seed(self, row: results.Row, seed: int, label: str) -> dict:
+    workdir = self.run_dir(row, seed)
+    ran, wall = False, 0.0
+    for i, _ in enumerate(row.commands(seed)):
+      step = (last_record(workdir) or {}).get("step")
+      cmd = self.commands(row, seed, step)[i]
+      if (i == 0 and trained(workdir)) or (i > 0 and row.eval_done(workdir, i, step)):
+        print(f"{label} skip (done): {shlex.join(cmd)}", flush=True)
+        continue
+      print(f"{label} run: {shlex.join(cmd)}", flush=True)
+      os.makedirs(os.path.dirname(os.path.abspath(workdir)), exist_ok=True)
+      start = time.time()
+      with open(workdir.rstrip("/") + ".log", "a") as log:
+        proc = subprocess.run([self.python] + cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+      wall += time.time() - start
+      ran = True
+      if proc.returncode:
+        raise SystemExit(f"{label} failed (exit {proc.returncode}): {shlex.join(cmd)}; "
+                         f"see {workdir.rstrip('/')}.log")
+    step = last_record(workdir)["step"]
+    entry = {"seed": seed, "workdir": workdir,
+             "commands": [shlex.join(["python"] + c) for c in self.commands(row, seed, step)],
+             "values": row.read(workdir, step)}
+    if ran:
+      entry.update(measured_by="scripts/reproduce.py", hardware=self.hardware,
+                   date=datetime.date.today().isoformat(), code_version=self.version,
+                   wall_s=round(wall, 1))
+    return entry, ran
+
+  def run_row(self, row: results.Row, seeds: int, store: dict, index: str) -> None:
+    self.check_data(row)
+    for s in (range(seeds) if row.seeded else [0]):
+      t0 = time.time()
+      label = f"[{index} {row.name} seed {s}]"
+      entry, ran = self.run_seed(row, s, label)
+      runs = store.setdefault("rows", {}).setdefault(row.name, {}).setdefault("runs", [])
+      old = next((r for r in runs if r["seed"] == s), None)
+      if not ran and old is not None:
+        # Found complete: keep when and how it was measured; refresh the numbers it reads.
+        old.update(values=entry["values"], commands=entry["commands"])
+      elif not ran:
+        entry.update(measured_by="scripts/reproduce.py (run directory found complete)",
+                     hardware="unknown", date="unknown", code_version="unknown", wall_s=None)
+        runs.append(entry)
+      else:
+        if old is not None:
+          runs.remove(old)
+        runs.append(entry)
+      runs.sort(key=lambda r: r["seed"])
+      results.save(store, self.args.results)
+      if os.path.abspath(self.args.results) == DEFAULT_RESULTS:  # Tables show the repo's file.
+        results.write_tables(store, REPO)
+      print(f"{label} {results.short_values(row, entry['values'])} "
+            f"({time.time() - t0:.0f} s)", flush=True)
+
+
+def main(argv=None):
+  ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                               formatter_class=argparse.RawDescriptionHelpFormatter)
+  ap.add_argument("--mnist", default="", help="folder with the four MNIST idx files")
+  ap.add_argument("--photos", default="", help="folder of carrot-cake photos")
+  ap.add_argument("--only", default="", help="comma-separated row names (--list shows them)")
+  ap.add_argument("--seeds", type=int, default=3, help="seeds per GAN row (default 3)")
+  ap.add_argument("--root", default="runs", help="where the run directories go")
+  ap.add_argument("--results", default=DEFAULT_RESULTS,
+                  help="the results file (the README's tables are generated from the default)")
+  ap.add_argument("--list", action="store_true", help="print the rows and their costs")
+  ap.add_argument("--tables", action="store_true",
+                  help="only regenerate the README and docs/results.md tables from --results")
+  args = ap.parse_args(argv)
+  if args.list:
+    for row in results.ROWS:
+      print(f"{row.name:16s} {'costly, ' if row.costly else ''}{row.cost}: {row.model}")
+    return
+  store = results.load(args.results)
+  if args.tables:
+    if os.path.abspath(args.results) != DEFAULT_RESULTS:
+      raise SystemExit(f"--tables writes the README from {DEFAULT_RESULTS}; drop --results")
+    for path in results.write_tables(store, REPO):
+      print(path)
+    return
+  if args.seeds < 1:
+    raise SystemExit("--seeds must be >= 1")
+  try:
+    chosen = results.select(args.only)
+  except KeyError as e:
+    raise SystemExit(e.args[0]) from None
+  runner = Runner(args)
+  print(f"{len(chosen)} rows on {runner.hardware}, code {runner.version}; results -> "
+        f"{args.results}", flush=True)
+  for i, row in enumerate(chosen):
+    runner.run_row(row, args.seeds, store, f"{i + 1}/{len(chosen)}")
+
+
+if __name__ == "__main__":
+  main()
