@@ -191,7 +191,7 @@ ROWS: Tuple[Row, ...] = (
     _gan("gan_mlp_mnist", "MLP GAN, 10 epochs", "gan_mlp_mnist", "about 3 min"),
     _gan("lsgan_mlp_mnist", "LSGAN, 10 epochs", "lsgan_mlp_mnist", "about 3 min"),
     _gan("dcgan_mnist", "DCGAN, 5 epochs", "dcgan_mnist", "1 to 2.7 h", costly=True),
-    _gan("cgan_mnist", "conditional GAN, 5 epochs", "cgan_mnist", "1 to 1.6 h", costly=True,
+    _gan("cgan_mnist", "conditional GAN, 5 epochs", "cgan_mnist", "0.9 to 1.6 h", costly=True,
          label=True),
     Row("cake_fast", "cake fast recipe, 3,000 epochs", "636 carrot-cake photos, 112 held out",
         "held-out SWD ×10³, mean of 3 draws (floor {floor_swd:.1f})", "(6)",
@@ -323,20 +323,21 @@ def _fmt_value(v) -> str:
   if isinstance(v, list):
     return "[" + ", ".join(_fmt_value(x) for x in v) + "]"
   if isinstance(v, float):
-    return f"{v:.4g}" if abs(v) < 1000 else f"{v:,.0f}"
+    return _num(v, ".4g" if abs(v) < 1000 else ",.0f")
   return str(v)
 
 
 def render_runs(store: dict) -> str:
   """Every run of every row: its numbers, wall time, date, code version and provenance."""
-  lines = ["| row | seed | numbers | wall | date | code | measured by |",
-           "|---|---|---|---|---|---|---|"]
+  lines = ["| row | seed | numbers | wall | hardware | date | code | measured by |",
+           "|---|---|---|---|---|---|---|---|"]
   for row in ROWS:
     for r in _runs(store, row):
       nums = ", ".join(f"{k} {_fmt_value(v)}" for k, v in r["values"].items())
       wall = "" if r.get("wall_s") is None else f"{r['wall_s'] / 60:.1f} min"
       lines.append("| " + " | ".join(_cell(str(c)) for c in (
-          row.name, r["seed"], nums, wall, r.get("date", ""), r.get("code_version", ""),
+          row.name, r["seed"], nums, wall, r.get("hardware", ""), r.get("date", ""),
+          r.get("code_version", ""),
           r.get("measured_by", ""))) + " |")
   return "\n".join(lines)
 

@@ -100,6 +100,7 @@ class Runner:
     self.args, self.python = args, sys.executable
     self.data = {"mnist": args.mnist, "photos": args.photos}
     self.hardware, self.version = hardware(), git_version()
+    self.start = time.time()
 
   def run_dir(self, row: results.Row, seed: int) -> str:
     return os.path.join(self.args.root, row.workdir(seed))
@@ -167,8 +168,8 @@ class Runner:
       results.save(store, self.args.results)
       if os.path.abspath(self.args.results) == DEFAULT_RESULTS:  # Tables show the repo's file.
         results.write_tables(store, REPO)
-      print(f"{label} {results.short_values(row, entry['values'])} "
-            f"({time.time() - t0:.0f} s)", flush=True)
+      print(f"{label} {results.short_values(row, entry['values'])} ({time.time() - t0:.0f} s; "
+            f"{(time.time() - self.start) / 60:.1f} min since the start)", flush=True)
 
 
 def main(argv=None):

@@ -284,6 +284,13 @@ def test_conditional_gan_trains_scores_and_draws_its_plots(tmp_path, judge_dir, 
   # the label accuracy counts whole samples of the 64.
   single = json.load(open(os.path.join(wd, "eval", "gan_score_step8.json")))
   assert single["scores"] == history["scores"][-1:] and single["num_samples"] == 64
+  # Another draw keeps its own file (scripts/reproduce.py averages the photo rows' draws).
+  run(parser().parse_args(["gan-score", "--workdir", wd, "--num", "64", "--seed", "1",
+                           "--name", "again"]))
+  again = json.load(open(os.path.join(wd, "eval", "again_seed1_step8.json")))
+  assert again["real_train_vs_test"] == single["real_train_vs_test"]
+  assert again["scores"][0]["frechet"] != single["scores"][0]["frechet"]
+  assert json.load(open(os.path.join(wd, "eval", "gan_score_step8.json"))) == single
   for r in history["scores"]:
     assert r["frechet"] > 5 * history["real_train_vs_test"]["frechet"], history
     assert (64 * r["label_accuracy"]).is_integer() and r["label_accuracy"] < 0.5, history

@@ -92,7 +92,9 @@ def _folder_floor(ctx, real: np.ndarray, reference_dir: str) -> dict:
                                    "folder (decoded at the run's image size and resize mode)"),
                     p.add_argument("--seed", type=int, default=0,
                                    help="sampling seed; other than 0 it names the files "
-                                   "gan_score_seed<s>_...")))
+                                   "<name>_seed<s>_..."),
+                    p.add_argument("--name", default="gan_score",
+                                   help="file name stem under <workdir>/eval/")))
 def gan_score(ctx, args):
   family = ctx.family
   test, train = ctx.dataset.test, ctx.dataset.train
@@ -132,7 +134,7 @@ def gan_score(ctx, args):
   result = {"judge": what, "num_samples": num, **floor, "scores": records}
   if args.reference:
     result["reference"] = os.path.abspath(args.reference)
-  name = f"gan_score_vs_{_safe_name(args.reference)}" if args.reference else "gan_score"
+  name = f"{args.name}_vs_{_safe_name(args.reference)}" if args.reference else args.name
   if args.seed:  # Another draw of samples keeps its own file beside seed 0's.
     name += f"_seed{args.seed}"
   if not args.all:
