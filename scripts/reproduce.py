@@ -1,7 +1,7 @@
 """Re-runs the README's results rows with their documented commands; writes docs/results.json.
 
   python scripts/reproduce.py --mnist <idx dir> --photos <photo dir> [--only ROW,...] [--seeds N]
-      [--root runs] [--results docs/results.json] [--list] [--tables]
+      [--judges J] [--root runs] [--results docs/results.json] [--list] [--tables]
 
 Every row is the README's command(s) for it, run as subprocesses (`train.py`, then the `eval.py`
 command that reads its number), one run directory per seed: `<root>/<name>` for seed 0 and
@@ -20,7 +20,8 @@ wall time of the steps run. Entries of runs this invocation did not measure stay
 table from the results file; tests/test_results.py checks that they agree.
 
 Rows marked costly (hours on a 2-core CPU) run only when named in --only; --list prints every row
-with its cost.
+with its cost. --judges J scores the recorded MLP GAN and LSGAN runs under J judges (the row's and
+J-1 retrained with other seeds), so the judge's share of a Fréchet distance is measured too.
 """
 
 import argparse
@@ -116,6 +117,66 @@ class Runner:
         raise SystemExit(f"row {row.name} needs --{need} <dir>: "
                          f"{'the four MNIST idx files' if need == 'mnist' else 'a photo folder'}")
 
+  def call(self, label: str, cmd: List[str], workdir: str) -> float:
+    """Runs `python <cmd>` in the repo, its output appended to <workdir>.log; its wall time."""
+    print(f"{label} run: {shlex.join(cmd)}", flush=True)
+    log_path = workdir.rstrip("/") + ".log"
+    os.makedirs(os.path.dirname(os.path.abspath(log_path)), exist_ok=True)
+    start = time.time()
+    with open(log_path, "a") as log:
+      proc = subprocess.run([self.python] + cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
+    if proc.returncode:
+      raise SystemExit(f"{label} failed (exit {proc.returncode}): {shlex.join(cmd)}; "
+                       f"see {log_path}")
+    return time.time() - start
+
+  def save(self, store: dict) -> None:
+    results.save(store, self.args.results)
+    if os.path.abspath(self.args.results) == DEFAULT_RESULTS:  # Tables show the repo's file.
+      results.write_tables(store, REPO)
+
+  def judge_spread(self, store: dict, judges: int) -> None:
+    """Scores every recorded MLP GAN / LSGAN run under judges trained with seeds 1 .. judges-1.
+
+    The judge is part of a Fréchet distance: this measures how far another run of command (3)
+    (here: another seed) moves the GAN rows, beside the spread over the GANs' own seeds.
+    """
+    if not self.args.mnist:
+      raise SystemExit("--judges needs --mnist <dir>: the four MNIST idx files")
+    dirs = [os.path.join(self.args.root, "classifier_mnist")]
+    for j in range(1, judges):
+      wd = os.path.join(self.args.root, "judges", f"classifier_mnist_seed{j}")
+      cmd = ["train.py", "--config", "configs/classifier_mnist.py", "--workdir", wd,
+             "--config.train.num_epochs=5", "--config.data.source=idx",
+             f"--config.data.dir={self.args.mnist}", f"--config.seed={j}"]
+      if not trained(wd):
+        self.call(f"[judge seed {j}]", cmd, wd)
+      dirs.append(wd)
+    for d in dirs:
+      if not trained(d):
+        raise SystemExit(f"{d} is not a trained judge: run --only classifier_mnist first")
+    spread = {"judges": [{"seed": j, "workdir": d, **results.read_accuracy(d, 0)}
+                         for j, d in enumerate(dirs)],
+              "hardware": self.hardware, "date": datetime.date.today().isoformat(),
+              "code_version": self.version, "rows": {}}
+    for name in results.JUDGE_SPREAD_ROWS:
+      for run in store.get("rows", {}).get(name, {}).get("runs", []):
+        wd = run["workdir"]
+        step = last_record(wd)["step"]
+        scores = []
+        for j, d in enumerate(dirs):
+          stem = "gan_score" if j == 0 else f"gan_score_judge{j}"
+          if not os.path.exists(os.path.join(wd, "eval", f"{stem}_step{step}.json")):
+            self.call(f"[{name} seed {run['seed']} judge {j}]",
+                      ["eval.py", "gan-score", "--workdir", wd, "--judge", d, "--name", stem], wd)
+          scores.append(results.read_gan(wd, step, stem))
+        spread["rows"].setdefault(name, []).append(
+            {"seed": run["seed"], "frechet": [s["frechet"] for s in scores],
+             "floor_frechet": [s["floor_frechet"] for s in scores]})
+    store["judge_spread"] = spread
+    self.save(store)
+    print(results.judge_sentence(store), flush=True)
+
   def run_seed(self, row: results.Row, seed: int, label: str) -> dict:
     workdir = self.run_dir(row, seed)
     ran, wall = False, 0.0
@@ -125,16 +186,8 @@ class Runner:
       if (i == 0 and trained(workdir)) or (i > 0 and row.eval_done(workdir, i, step)):
         print(f"{label} skip (done): {shlex.join(cmd)}", flush=True)
         continue
-      print(f"{label} run: {shlex.join(cmd)}", flush=True)
-      os.makedirs(os.path.dirname(os.path.abspath(workdir)), exist_ok=True)
-      start = time.time()
-      with open(workdir.rstrip("/") + ".log", "a") as log:
-        proc = subprocess.run([self.python] + cmd, cwd=REPO, stdout=log, stderr=subprocess.STDOUT)
-      wall += time.time() - start
+      wall += self.call(label, cmd, workdir)
       ran = True
-      if proc.returncode:
-        raise SystemExit(f"{label} failed (exit {proc.returncode}): {shlex.join(cmd)}; "
-                         f"see {workdir.rstrip('/')}.log")
     step = last_record(workdir)["step"]
     entry = {"seed": seed, "workdir": workdir,
              "commands": [shlex.join(["python"] + c) for c in self.commands(row, seed, step)],
@@ -165,9 +218,7 @@ class Runner:
           runs.remove(old)
         runs.append(entry)
       runs.sort(key=lambda r: r["seed"])
-      results.save(store, self.args.results)
-      if os.path.abspath(self.args.results) == DEFAULT_RESULTS:  # Tables show the repo's file.
-        results.write_tables(store, REPO)
+      self.save(store)
       print(f"{label} {results.short_values(row, entry['values'])} ({time.time() - t0:.0f} s; "
             f"{(time.time() - self.start) / 60:.1f} min since the start)", flush=True)
 
@@ -182,6 +233,9 @@ def main(argv=None):
   ap.add_argument("--root", default="runs", help="where the run directories go")
   ap.add_argument("--results", default=DEFAULT_RESULTS,
                   help="the results file (the README's tables are generated from the default)")
+  ap.add_argument("--judges", type=int, default=0,
+                  help="also score the MLP GAN and LSGAN runs under judges of seeds 1 .. J-1 "
+                  "(trained under <root>/judges/; about 6 min each)")
   ap.add_argument("--list", action="store_true", help="print the rows and their costs")
   ap.add_argument("--tables", action="store_true",
                   help="only regenerate the README and docs/results.md tables from --results")
@@ -208,6 +262,8 @@ def main(argv=None):
         f"{args.results}", flush=True)
   for i, row in enumerate(chosen):
     runner.run_row(row, args.seeds, store, f"{i + 1}/{len(chosen)}")
+  if args.judges > 1:
+    runner.judge_spread(store, args.judges)
 
 
 if __name__ == "__main__":

@@ -121,3 +121,25 @@ def test_reproduce_reads_complete_runs_without_rerunning(tmp_path):
                                  f"--judge {root}/classifier_mnist")
   (judge,) = store["rows"]["classifier_mnist"]["runs"]
   assert judge["values"]["accuracy"] == pytest.approx(99.0)
+
+
+def test_judge_spread_table_is_per_judge_over_seeds_and_over_all_pairs():
+  fd = [[59.0, 80.0, 70.0], [68.0, 90.0, 75.0], [53.0, 85.0, 66.0]]  # [GAN seed][judge seed]
+  store = {"judge_spread": {
+      "judges": [{"seed": j, "accuracy": 99.1 + j / 100} for j in range(3)],
+      "hardware": "hw", "date": "d", "code_version": "v",
+      "rows": {"gan_mlp_mnist": [{"seed": s, "frechet": fd[s], "floor_frechet": [13.75, 14.0, 12.5]}
+                                 for s in range(3)]}}}
+  table = results.render_judges(store)
+  row = next(l for l in table.splitlines() if l.startswith("| MLP GAN"))
+  cells = [c.strip() for c in row.strip("|").split("|")]
+  for j in range(3):
+    col = [fd[s][j] for s in range(3)]
+    assert cells[1 + j] == (f"{statistics.mean(col):.1f} ± {statistics.stdev(col):.1f} "
+                            f"(floor {store['judge_spread']['rows']['gan_mlp_mnist'][0]['floor_frechet'][j]:.2f})")
+  every = sum(fd, [])
+  assert cells[4] == (f"{statistics.mean(every):.1f} ± {statistics.stdev(every):.1f}; "
+                      f"range 53.0 to 90.0")
+  sentence = results.judge_sentence(store)
+  assert "9 seed-judge pairs range from 53.0 to 90.0" in sentence
+  assert f"{statistics.mean([59.0, 68.0, 53.0]):.1f}, {statistics.mean([80.0, 90.0, 85.0]):.1f}" in sentence
