@@ -139,6 +139,17 @@ def _gan(name, model, config_hint, cost, costly=False, extra=(), label=False):
              seeded=True, costly=costly)
 
 
+def _cvae(name, model, arg, cost, costly=False):
+  return Row(name=name, model=model, data="3x3 canvas",
+             metric="test ELBO; judge label accuracy % (real canvases: {real_label_accuracy:.1f})",
+             ref="(4)", train=("--config", f"configs/cvae_mnist.py{arg}", *IDX),
+             evals=(("elbo", "--workdir", "{workdir}", "--k", "0"),
+                    ("cvae-score", "--workdir", "{workdir}", "--judge", JUDGE)),
+             outputs=("elbo_step{step}.json", "cvae_score_step{step}.json"), read=read_cvae,
+             show=(("elbo", ".2f"), ("label_accuracy", ".1f")), cost=cost, costly=costly,
+             readme=not costly)
+
+
 def _gan_scores(draws=3):
   return tuple(("gan-score", "--workdir", "{workdir}", *(("--seed", str(d)) if d else ()))
                for d in range(draws))
@@ -167,29 +178,9 @@ ROWS: Tuple[Row, ...] = (
     Row("classifier_mnist", "MNIST judge, 5 epochs", "full MNIST", "test accuracy %", "(3)",
         ("--config", "configs/classifier_mnist.py", "--config.train.num_epochs=5", *IDX), (), (),
         read_accuracy, (("accuracy", ".2f"),), cost="about 7 min"),
-    Row("cvae_z2", "CVAE, latent 2, 10 epochs", "3x3 canvas",
-        "test ELBO; judge label accuracy % (real canvases: {real_label_accuracy:.1f})", "(4)",
-        ("--config", "configs/cvae_mnist.py", *IDX),
-        (("elbo", "--workdir", "{workdir}", "--k", "0"),
-         ("cvae-score", "--workdir", "{workdir}", "--judge", JUDGE)),
-        ("elbo_step{step}.json", "cvae_score_step{step}.json"), read_cvae,
-        (("elbo", ".2f"), ("label_accuracy", ".1f")), cost="about 42 min"),
-    Row("cvae_z25", "CVAE, latent 25, 20 epochs (`:z25`)", "3x3 canvas",
-        "test ELBO; judge label accuracy % (real canvases: {real_label_accuracy:.1f})", "(4)",
-        ("--config", "configs/cvae_mnist.py:z25", *IDX),
-        (("elbo", "--workdir", "{workdir}", "--k", "0"),
-         ("cvae-score", "--workdir", "{workdir}", "--judge", JUDGE)),
-        ("elbo_step{step}.json", "cvae_score_step{step}.json"), read_cvae,
-        (("elbo", ".2f"), ("label_accuracy", ".1f")), cost="about 65 min", costly=True,
-        readme=False),
-    Row("cvae_z100", "CVAE, latent 100, 50 epochs (`:z100`)", "3x3 canvas",
-        "test ELBO; judge label accuracy % (real canvases: {real_label_accuracy:.1f})", "(4)",
-        ("--config", "configs/cvae_mnist.py:z100", *IDX),
-        (("elbo", "--workdir", "{workdir}", "--k", "0"),
-         ("cvae-score", "--workdir", "{workdir}", "--judge", JUDGE)),
-        ("elbo_step{step}.json", "cvae_score_step{step}.json"), read_cvae,
-        (("elbo", ".2f"), ("label_accuracy", ".1f")), cost="about 2 h", costly=True,
-        readme=False),
+    _cvae("cvae_z2", "CVAE, latent 2, 10 epochs", "", "about 42 min"),
+    _cvae("cvae_z25", "CVAE, latent 25, 20 epochs (`:z25`)", ":z25", "about 65 min", costly=True),
+    _cvae("cvae_z100", "CVAE, latent 100, 50 epochs (`:z100`)", ":z100", "about 2 h", costly=True),
     _gan("gan_mlp_mnist", "MLP GAN, 10 epochs", "gan_mlp_mnist", "about 3 min"),
     _gan("lsgan_mlp_mnist", "LSGAN, 10 epochs", "lsgan_mlp_mnist", "about 3 min"),
     _gan("dcgan_mnist", "DCGAN, 5 epochs", "dcgan_mnist", "1 to 2.7 h", costly=True),
@@ -252,13 +243,13 @@ def _runs(store: dict, row: Row) -> List[dict]:
   return store.get("rows", {}).get(row.name, {}).get("runs", [])
 
 
+def _escape(text: str) -> str:
+  return text.replace("|", "\\|")
+
+
 def _num(x: float, spec: str) -> str:
   """A number as the docs print it: a true minus sign."""
   return format(x, spec).replace("-", "−")
-
-
-def short_values(row: Row, values: dict) -> str:
-  return " / ".join(format(values[k], f) for k, f in row.show)
 
 
 def headline(row: Row, runs: List[dict]) -> str:
@@ -286,18 +277,13 @@ def headline(row: Row, runs: List[dict]) -> str:
 
 
 def hardware(runs: List[dict]) -> str:
-  seen = list(dict.fromkeys(r.get("hardware", "unknown") for r in runs))
-  return "; ".join(seen) if seen else ""
-
-
-class _Missing:
-  def __format__(self, spec: str) -> str:
-    return "–"
+  return "; ".join(dict.fromkeys(r.get("hardware", "unknown") for r in runs))
 
 
 class _Values(dict):
+  """Formats a missing value as –."""
   def __missing__(self, key):
-    return _Missing()
+    return type("Missing", (), {"__format__": lambda self, spec: "–"})()
 
 
 def _metric(row: Row, runs: List[dict]) -> str:
@@ -307,15 +293,11 @@ def _metric(row: Row, runs: List[dict]) -> str:
   return row.metric.format_map(_Values(runs[0]["values"]))
 
 
-def _cell(text: str) -> str:
-  return text.replace("|", "\\|")
-
-
 def render_table(store: dict, rows: Sequence[Row]) -> str:
   lines = ["| model | data | metric | value | command | hardware |", "|---|---|---|---|---|---|"]
   for row in rows:
     runs = _runs(store, row)
-    lines.append("| " + " | ".join(_cell(c) for c in (
+    lines.append("| " + " | ".join(_escape(c) for c in (
         row.model, row.data, _metric(row, runs), headline(row, runs), row.ref,
         hardware(runs))) + " |")
   return "\n".join(lines)
@@ -337,7 +319,7 @@ def render_runs(store: dict) -> str:
     for r in _runs(store, row):
       nums = ", ".join(f"{k} {_fmt_value(v)}" for k, v in r["values"].items())
       wall = "" if r.get("wall_s") is None else f"{r['wall_s'] / 60:.1f} min"
-      lines.append("| " + " | ".join(_cell(str(c)) for c in (
+      lines.append("| " + " | ".join(_escape(str(c)) for c in (
           row.name, r["seed"], nums, wall, r.get("hardware", ""), r.get("date", ""),
           r.get("code_version", ""),
           r.get("measured_by", ""))) + " |")

@@ -219,7 +219,7 @@ class Runner:
         runs.append(entry)
       runs.sort(key=lambda r: r["seed"])
       self.save(store)
-      print(f"{label} {results.short_values(row, entry['values'])} ({time.time() - t0:.0f} s; "
+      print(f"{label} {' / '.join(format(entry['values'][k], f) for k, f in row.show)} ({time.time() - t0:.0f} s; "
             f"{(time.time() - self.start) / 60:.1f} min since the start)", flush=True)
 
 
