@@ -78,8 +78,7 @@ def read_swd(workdir: str, step: int) -> dict:
   """Photo runs: held-out SWD x1e3, mean of `gan-score` draws 0, 1, 2, and the real floor."""
   draws = [_json(workdir, f"gan_score{f'_seed{d}' if d else ''}_step{step}.json") for d in range(3)]
   swd = [d["scores"][0]["swd"] for d in draws]
-  floor = draws[0]["real_train_vs_reference" if "real_train_vs_reference" in draws[0]
-                   else next(k for k in draws[0] if k.startswith("real_"))]
+  floor = next(v for k, v in draws[0].items() if k.startswith("real_"))  # real_train_vs_test
   return {"swd": float(np.mean(swd)), "swd_draws": swd, "floor_swd": floor["swd"],
           "minutes": _records(workdir)[-1]["time/session_s"] / 60}
 
