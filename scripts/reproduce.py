@@ -219,7 +219,8 @@ class Runner:
         runs.append(entry)
       runs.sort(key=lambda r: r["seed"])
       self.save(store)
-      print(f"{label} {' / '.join(format(entry['values'][k], f) for k, f in row.show)} ({time.time() - t0:.0f} s; "
+      shown = " / ".join(format(entry["values"][k], f) for k, f in row.show)
+      print(f"{label} {shown} ({time.time() - t0:.0f} s; "
             f"{(time.time() - self.start) / 60:.1f} min since the start)", flush=True)
 
 
