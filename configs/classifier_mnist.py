@@ -3,7 +3,9 @@ r"""The MNIST judge: a small CNN that eval commands load to score generated digi
   python train.py --config configs/classifier_mnist.py --workdir runs/classifier_mnist
   python train.py --config configs/classifier_mnist.py:smoke --workdir /tmp/judge
 
-Generative runs find it through `eval.judge` (default runs/classifier_mnist) or --judge.
+Generative runs find it through `eval.judge` or --judge (a run directory or a .npz). The default,
+`builtin`, is gm/metrics/judge_mnist.npz: a run of this config (5 epochs on the full MNIST, seed 0)
+written by scripts/export_judge.py, so scores compare across machines.
 """
 
 from configs import common

@@ -55,7 +55,7 @@ def base() -> ml_collections.ConfigDict:
 
   c.eval = ml_collections.ConfigDict()
   c.eval.batch_size = 500
-  c.eval.judge = "runs/classifier_mnist"  # Run directory of the MNIST judge (configs/classifier_mnist.py).
+  c.eval.judge = "builtin"  # MNIST judge: builtin (gm/metrics/judge_mnist.npz), a run dir or .npz.
   c.eval.judge_every = 0                  # Epochs between judge scores of samples (0 = never).
   return c
 

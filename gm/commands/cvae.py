@@ -93,7 +93,7 @@ def cvae_prior(ctx, args):
 @command("cvae-score", "judge label accuracy on the requested cell, position accuracy and ink "
          "outside it, over many z and all labels and cells; JSON", ("cvae",),
          lambda p: (p.add_argument("--num", type=int, default=20, help="z per (label, cell)"),
-                    p.add_argument("--judge", default="", help="judge run dir (default: eval.judge)"),
+                    p.add_argument("--judge", default="", help="judge: run dir, .npz or builtin (default: eval.judge)"),
                     p.add_argument("--seed", type=int, default=0),
                     _add_temperature(p)))
 def cvae_score(ctx, args):

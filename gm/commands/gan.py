@@ -85,7 +85,7 @@ def _folder_floor(ctx, real: np.ndarray, reference_dir: str) -> dict:
          "eval.inception_weights); a real-vs-real floor beside them; one checkpoint or --all; JSON",
          ("gan",),
          lambda p: (p.add_argument("--num", type=int, default=2000, help="samples per checkpoint"),
-                    p.add_argument("--judge", default="", help="judge run dir (default: eval.judge)"),
+                    p.add_argument("--judge", default="", help="judge: run dir, .npz or builtin (default: eval.judge)"),
                     p.add_argument("--all", action="store_true", help="every checkpoint"),
                     p.add_argument("--reference", default="",
                                    help="image-folder runs: score against the photos of this "

@@ -1,10 +1,18 @@
-"""Loads the MNIST judge (a trained classifier run) and scores images with it."""
+"""Loads the MNIST judge (a trained classifier) and scores images with it.
+
+The judge is a classifier run directory, or a .npz file of its parameters written by
+scripts/export_judge.py. `builtin` (configs' default `eval.judge`) is the one that ships with gm,
+gm/metrics/judge_mnist.npz, so that scores mean the same on every machine: a judge retrained
+elsewhere (another seed, JAX version or CPU) moves a GAN's Fréchet distance by as much as
+another GAN seed does (docs/results.md, "The judge").
+"""
 
 import functools
 import json
 import os
 from typing import Dict
 
+import flax
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,11 +22,42 @@ from gm.errors import UserError
 from gm.metrics.scores import feature_scores
 
 
-class Judge:
-  """Labels and penultimate features of 28x28 images in [0, 1] from a classifier run."""
+BUILTIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "judge_mnist.npz")
 
-  def __init__(self, workdir: str):
-    workdir = os.path.abspath(workdir)
+
+def export(judge: "Judge", path: str, provenance: dict) -> None:
+  """Writes a judge's parameters, its run's config and `provenance` to a .npz file."""
+  flat = {"/".join(k): np.asarray(v)
+          for k, v in flax.traverse_util.flatten_dict(flax.core.unfreeze(judge.params)).items()}
+  np.savez(path, **{f"params/{k}": v for k, v in flat.items()},
+           config=np.asarray(json.dumps(judge.family.config.to_dict())),
+           provenance=np.asarray(json.dumps(provenance)))
+
+
+class Judge:
+  """Labels and penultimate features of 28x28 images in [0, 1] from a classifier."""
+
+  def __init__(self, where: str):
+    """`where`: a classifier run directory, a .npz from `export`, or 'builtin'."""
+    path = BUILTIN if where == "builtin" else os.path.abspath(where)
+    self.workdir = where if where == "builtin" else path
+    if path.endswith(".npz"):
+      if not os.path.exists(path):
+        raise UserError(f"no judge file {path}; write one with scripts/export_judge.py, or pass "
+                        "--judge <classifier run dir>")
+      with np.load(path) as f:
+        config = config_utils.from_dict(json.loads(str(f["config"])))
+        self.provenance = json.loads(str(f["provenance"]))
+        params = {tuple(k.split("/")[1:]): jnp.asarray(f[k]) for k in f.files
+                  if k.startswith("params/")}
+      self.family = families.get(config)
+      self.params = flax.traverse_util.unflatten_dict(params)
+      self.step = self.provenance.get("step")
+    else:
+      self._restore(path)
+    self._apply = runtime.jit(self.family.logits_and_features)
+
+  def _restore(self, workdir: str) -> None:
     cfg_path = os.path.join(workdir, "config.json")
     if not os.path.exists(cfg_path):
       raise UserError(f"no MNIST judge at {workdir}; train it with: python train.py --config "
@@ -39,8 +78,7 @@ class Judge:
     run, self.meta = ckpt.restore(self.step, target)
     ckpt.close()
     self.params = run.model.params
-    self.workdir = workdir
-    self._apply = runtime.jit(self.family.logits_and_features)
+    self.provenance = {"workdir": workdir, "step": self.step}
 
   def __call__(self, images: np.ndarray, batch_size: int = 1000) -> Dict[str, np.ndarray]:
     """Images [N, 28, 28, 1] in [0, 1] -> {'labels' [N], 'features' [N, F], 'probs' [N, 10]}."""
