@@ -4,7 +4,7 @@
 
 gm ships gm/metrics/judge_mnist.npz (`eval.judge=builtin`), written by this script from a run of
 command (3) of the README; the file records where it came from (run directory, step, test accuracy,
-hardware, date, code version) and the sha256 of its parameters. It refuses to overwrite a file
+date, the machine and code that exported it) and the sha256 of its parameters. It refuses to overwrite a file
 unless --force is given.
 """
 
@@ -13,6 +13,7 @@ import datetime
 import hashlib
 import json
 import os
+import platform
 import subprocess
 import sys
 
@@ -51,8 +52,10 @@ def main():
                            text=True, cwd=os.path.dirname(os.path.abspath(__file__))).stdout
   provenance = {"workdir": os.path.relpath(args.workdir), "step": int(judge.step),
                 "test_accuracy": last["test/accuracy"], "date": datetime.date.today().isoformat(),
-                "jax": jax.__version__, "device": jax.devices()[0].device_kind,
-                "code_version": version.strip() or "unknown", "params_sha256": params_digest(judge)}
+                "exported_on": f"{os.cpu_count()}-core {platform.processor() or 'CPU'}, JAX "
+                               f"{jax.__version__}, {jax.devices()[0].device_kind}",
+                "exported_with_code": version.strip() or "unknown",
+                "params_sha256": params_digest(judge)}
   judge_lib.export(judge, args.out, provenance)
   print(json.dumps(provenance, indent=1))
 
