@@ -6,8 +6,9 @@
 Every row is the README's command(s) for it, run as subprocesses (`train.py`, then the `eval.py`
 command that reads its number), one run directory per seed: `<root>/<name>` for seed 0 and
 `<root>/<name>_seed<s>` for the others, as in the README. Rows of a GAN run seeds 0 .. N-1
-(--seeds, default 3); the others run once. The judge row (configs/classifier_mnist.py) runs first
-when a row scored by it needs it.
+(--seeds, default 3); the others run once. MNIST scores read the judge that ships with gm
+(gm/metrics/judge_mnist.npz, a run of the judge row); the judge row shows that its recipe
+reproduces.
 
 Resume: a step whose output is complete is skipped (a trained run: its last logged epoch is its
 configured one; an evaluation: its JSON exists), and an interrupted training run continues where its
@@ -138,12 +139,13 @@ class Runner:
   def judge_spread(self, store: dict, judges: int) -> None:
     """Scores every recorded MLP GAN / LSGAN run under judges trained with seeds 1 .. judges-1.
 
-    The judge is part of a Fréchet distance: this measures how far another run of command (3)
-    (here: another seed) moves the GAN rows, beside the spread over the GANs' own seeds.
+    The judge is part of a Fréchet distance: this measures how far a judge retrained by command
+    (3) with another seed moves the GAN rows (judge 0: the shipped one), beside the spread over
+    the GANs' own seeds.
     """
     if not self.args.mnist:
       raise SystemExit("--judges needs --mnist <dir>: the four MNIST idx files")
-    dirs = [os.path.join(self.args.root, "classifier_mnist")]
+    dirs = ["builtin"]
     for j in range(1, judges):
       wd = os.path.join(self.args.root, "judges", f"classifier_mnist_seed{j}")
       cmd = ["train.py", "--config", "configs/classifier_mnist.py", "--workdir", wd,
@@ -152,10 +154,7 @@ class Runner:
       if not trained(wd):
         self.call(f"[judge seed {j}]", cmd, wd)
       dirs.append(wd)
-    for d in dirs:
-      if not trained(d):
-        raise SystemExit(f"{d} is not a trained judge: run --only classifier_mnist first")
-    spread = {"judges": [{"seed": j, "workdir": d, **results.read_accuracy(d, 0)}
+    spread = {"judges": [{"seed": j, "workdir": d, **results.judge_accuracy(d)}
                          for j, d in enumerate(dirs)],
               "hardware": self.hardware, "date": datetime.date.today().isoformat(),
               "code_version": self.version, "rows": {}}
