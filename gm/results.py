@@ -126,9 +126,9 @@ class Row:
       train.append(f"--config.seed={seed}")
     return [train] + [["eval.py", *e] for e in self.evals]
 
-  def eval_done(self, workdir: str, i: int, step: Optional[int]) -> bool:
-    return step is not None and os.path.exists(
-        os.path.join(workdir, "eval", self.outputs[i - 1].format(step=step)))
+  def output(self, workdir: str, i: int, step: int) -> str:
+    """The JSON eval command i (1, 2, ...) writes for checkpoint `step`."""
+    return os.path.join(workdir, "eval", self.outputs[i - 1].format(step=step))
 
 
 def _gan(name, model, config_hint, cost, costly=False, extra=(), label=False):

@@ -11,8 +11,10 @@ command that reads its number), one run directory per seed: `<root>/<name>` for 
 reproduces.
 
 Resume: a step whose output is complete is skipped (a trained run: its last logged epoch is its
-configured one; an evaluation: its JSON exists), and an interrupted training run continues where its
-checkpoints left it (train.py's own resume), so the same command picks up after an interruption.
+configured one; an evaluation: its JSON exists and <workdir>/eval/reproduce_commands.json says this
+script wrote it with the same command, so an eval.py call of your own with other options is redone),
+and an interrupted training run continues where its checkpoints left it (train.py's own resume), so
+the same command picks up after an interruption.
 
 Each run's numbers are written to the results file as soon as they exist, with the commands, the
 hardware, the date, the code version (`git describe`, `+dirty` with uncommitted changes) and the
@@ -93,6 +95,30 @@ def trained(workdir: str) -> bool:
   with open(cfg) as f:
     epochs = json.load(f)["train"]["num_epochs"]
   return rec.get("epoch") == epochs
+
+
+def _stamps(output: str) -> str:
+  return os.path.join(os.path.dirname(output), "reproduce_commands.json")
+
+
+def evaluated(output: str, cmd: List[str]) -> bool:
+  """True when `output` exists and this script wrote it with `cmd` (not another eval.py call)."""
+  if not os.path.exists(output) or not os.path.exists(_stamps(output)):
+    return False
+  with open(_stamps(output)) as f:
+    return json.load(f).get(os.path.basename(output)) == shlex.join(cmd)
+
+
+def stamp(output: str, cmd: List[str]) -> None:
+  """Records that `cmd` wrote `output` (<workdir>/eval/reproduce_commands.json)."""
+  path = _stamps(output)
+  done = {}
+  if os.path.exists(path):
+    with open(path) as f:
+      done = json.load(f)
+  done[os.path.basename(output)] = shlex.join(cmd)
+  with open(path, "w") as f:
+    json.dump(done, f, indent=1)
 
 
 class Runner:
@@ -182,11 +208,13 @@ class Runner:
     for i, _ in enumerate(row.commands(seed)):
       step = (last_record(workdir) or {}).get("step")
       cmd = self.commands(row, seed, step)[i]
-      if (i == 0 and trained(workdir)) or (i > 0 and row.eval_done(workdir, i, step)):
+      if (i == 0 and trained(workdir)) or (i > 0 and evaluated(row.output(workdir, i, step), cmd)):
         print(f"{label} skip (done): {shlex.join(cmd)}", flush=True)
         continue
       wall += self.call(label, cmd, workdir)
       ran = True
+      if i > 0:
+        stamp(row.output(workdir, i, step), cmd)
     step = last_record(workdir)["step"]
     entry = {"seed": seed, "workdir": workdir,
              "commands": [shlex.join(["python"] + c) for c in self.commands(row, seed, step)],

@@ -105,7 +105,10 @@ def test_reproduce_reads_complete_runs_without_rerunning(tmp_path):
   _complete_run(str(root / "gan_mlp_mnist"), 2,
                 [{"step": 7, "epoch": 1}, {"step": 14, "epoch": 2}],
                 {"gan_score_step14.json": {"scores": [{"step": 14, **score}],
-                                           "real_train_vs_test": floor}})
+                                           "real_train_vs_test": floor},
+                 # What the script wrote it with; a score from another command would be redone.
+                 "reproduce_commands.json": {
+                     "gan_score_step14.json": f"eval.py gan-score --workdir {root}/gan_mlp_mnist"}})
   out = tmp_path / "results.json"
   proc = subprocess.run([sys.executable, SCRIPT, "--only", "gan_mlp_mnist", "--seeds", "1",
                          "--root", str(root), "--results", str(out), "--mnist", "/nonexistent"],
@@ -140,3 +143,20 @@ def test_judge_spread_table_is_per_judge_over_seeds_and_over_all_pairs():
   sentence = results.judge_sentence(store)
   assert "9 seed-judge pairs range from 53.0 to 90.0" in sentence
   assert f"{statistics.mean([59.0, 68.0, 53.0]):.1f}, {statistics.mean([80.0, 90.0, 85.0]):.1f}" in sentence
+
+
+def test_an_eval_output_counts_as_done_only_when_this_script_wrote_it(tmp_path):
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  spec = importlib.util.spec_from_file_location("reproduce", SCRIPT)
+  reproduce = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(reproduce)
+  out = tmp_path / "eval" / "invert_step9.json"
+  out.parent.mkdir()
+  cmd = ["eval.py", "invert", "--workdir", "w", "--index", "test:0,test:1"]
+  assert not reproduce.evaluated(str(out), cmd)
+  out.write_text("{}")  # Written by an eval.py call of the user's, with other targets.
+  assert not reproduce.evaluated(str(out), cmd)
+  reproduce.stamp(str(out), cmd[:-1] + ["0"])
+  assert not reproduce.evaluated(str(out), cmd)
+  reproduce.stamp(str(out), cmd)
+  assert reproduce.evaluated(str(out), cmd)
