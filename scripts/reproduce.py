@@ -190,10 +190,13 @@ class Runner:
         step = last_record(wd)["step"]
         scores = []
         for j, d in enumerate(dirs):
-          stem = "gan_score" if j == 0 else f"gan_score_judge{j}"
-          if not os.path.exists(os.path.join(wd, "eval", f"{stem}_step{step}.json")):
-            self.call(f"[{name} seed {run['seed']} judge {j}]",
-                      ["eval.py", "gan-score", "--workdir", wd, "--judge", d, "--name", stem], wd)
+          stem = "gan_score" if j == 0 else f"gan_score_judge{j}"  # Judge 0: the row's score.
+          cmd = ["eval.py", "gan-score", "--workdir", wd] + (
+              ["--judge", d, "--name", stem] if j else [])
+          out = os.path.join(wd, "eval", f"{stem}_step{step}.json")
+          if not evaluated(out, cmd):
+            self.call(f"[{name} seed {run['seed']} judge {j}]", cmd, wd)
+            stamp(out, cmd)
           scores.append(results.read_gan(wd, step, stem))
         spread["rows"].setdefault(name, []).append(
             {"seed": run["seed"], "frechet": [s["frechet"] for s in scores],
@@ -204,7 +207,7 @@ class Runner:
 
   def run_seed(self, row: results.Row, seed: int, label: str) -> dict:
     workdir = self.run_dir(row, seed)
-    ran, wall = False, 0.0
+    ran, wall = set(), 0.0
     for i, _ in enumerate(row.commands(seed)):
       step = (last_record(workdir) or {}).get("step")
       cmd = self.commands(row, seed, step)[i]
@@ -212,17 +215,16 @@ class Runner:
         print(f"{label} skip (done): {shlex.join(cmd)}", flush=True)
         continue
       wall += self.call(label, cmd, workdir)
-      ran = True
+      ran.add(i)
       if i > 0:
         stamp(row.output(workdir, i, step), cmd)
     step = last_record(workdir)["step"]
     entry = {"seed": seed, "workdir": workdir,
              "commands": [shlex.join(["python"] + c) for c in self.commands(row, seed, step)],
              "values": row.read(workdir, step)}
-    if ran:
-      entry.update(measured_by="scripts/reproduce.py", hardware=self.hardware,
-                   date=datetime.date.today().isoformat(), code_version=self.version,
-                   wall_s=round(wall, 1))
+    entry.update(measured_by="scripts/reproduce.py", hardware=self.hardware,
+                 date=datetime.date.today().isoformat(), code_version=self.version,
+                 wall_s=round(wall, 1))
     return entry, ran
 
   def run_row(self, row: results.Row, seeds: int, store: dict, index: str) -> None:
@@ -233,11 +235,13 @@ class Runner:
       entry, ran = self.run_seed(row, s, label)
       runs = store.setdefault("rows", {}).setdefault(row.name, {}).setdefault("runs", [])
       old = next((r for r in runs if r["seed"] == s), None)
-      if not ran and old is not None:
-        # Found complete: keep when and how it was measured; refresh the numbers it reads.
+      if 0 not in ran and old is not None:
+        # Trained before: keep when and how; refresh the numbers and add any evaluation time.
         old.update(values=entry["values"], commands=entry["commands"])
-      elif not ran:
-        entry.update(measured_by="scripts/reproduce.py (run directory found complete)",
+        if ran and old.get("wall_s") is not None:
+          old["wall_s"] = round(old["wall_s"] + entry["wall_s"], 1)
+      elif 0 not in ran:
+        entry.update(measured_by="scripts/reproduce.py (run directory found trained)",
                      hardware="unknown", date="unknown", code_version="unknown", wall_s=None)
         runs.append(entry)
       else:

@@ -118,7 +118,7 @@ def test_reproduce_reads_complete_runs_without_rerunning(tmp_path):
   store = json.loads(out.read_text())
   (run,) = store["rows"]["gan_mlp_mnist"]["runs"]
   assert run["values"] == {**score, **{f"floor_{k}": v for k, v in floor.items()}}
-  assert run["measured_by"].endswith("(run directory found complete)")
+  assert run["measured_by"].endswith("(run directory found trained)")
   assert run["commands"][-1] == f"python eval.py gan-score --workdir {root}/gan_mlp_mnist"
   assert list(store["rows"]) == ["gan_mlp_mnist"]
 
