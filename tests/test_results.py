@@ -126,7 +126,9 @@ def test_reproduce_reads_complete_runs_without_rerunning(tmp_path):
 def test_judge_spread_table_is_per_judge_over_seeds_and_over_all_pairs():
   fd = [[59.0, 80.0, 70.0], [68.0, 90.0, 75.0], [53.0, 85.0, 66.0]]  # [GAN seed][judge seed]
   store = {"judge_spread": {
-      "judges": [{"seed": j, "accuracy": 99.1 + j / 100} for j in range(3)],
+      "judges": [{"seed": j, "accuracy": 99.1 + j / 100,
+                  "workdir": "builtin" if j == 0 else f"runs/judges/classifier_mnist_seed{j}"}
+                 for j in range(3)],
       "hardware": "hw", "date": "d", "code_version": "v",
       "rows": {"gan_mlp_mnist": [{"seed": s, "frechet": fd[s], "floor_frechet": [13.75, 14.0, 12.5]}
                                  for s in range(3)]}}}
@@ -142,7 +144,9 @@ def test_judge_spread_table_is_per_judge_over_seeds_and_over_all_pairs():
                       f"range 53.0 to 90.0")
   sentence = results.judge_sentence(store)
   assert "9 seed-judge pairs range from 53.0 to 90.0" in sentence
-  assert f"{statistics.mean([59.0, 68.0, 53.0]):.1f}, {statistics.mean([80.0, 90.0, 85.0]):.1f}" in sentence
+  assert (f"{statistics.mean([59.0, 68.0, 53.0]):.1f} / {statistics.mean([80.0, 90.0, 85.0]):.1f}"
+          in sentence) and "retrained with seed 1 and 2" in sentence
+  assert table.startswith("| row | shipped judge, seed 0 (99.10 %) | judge seed 1 (99.11 %) |")
 
 
 def test_an_eval_output_counts_as_done_only_when_this_script_wrote_it(tmp_path):
