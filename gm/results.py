@@ -234,8 +234,7 @@ def load(path: str) -> dict:
 def save(store: dict, path: str) -> None:
   tmp = path + ".tmp"
   with open(tmp, "w") as f:
-    json.dump(store, f, indent=1, sort_keys=True)
-    f.write("\n")
+    f.write(json.dumps(store, indent=1, sort_keys=True) + "\n")
   os.replace(tmp, path)
 
 
@@ -247,10 +246,6 @@ def stats(values: Sequence[float]) -> Tuple[float, float]:
 
 def _runs(store: dict, row: Row) -> List[dict]:
   return store.get("rows", {}).get(row.name, {}).get("runs", [])
-
-
-def _escape(text: str) -> str:
-  return text.replace("|", "\\|")
 
 
 def _num(x: float, spec: str) -> str:
@@ -286,8 +281,7 @@ def hardware(runs: List[dict]) -> str:
   return "; ".join(dict.fromkeys(r.get("hardware", "unknown") for r in runs))
 
 
-class _Values(dict):
-  """Formats a missing value as –."""
+class _Values(dict):  # A missing value formats as –.
   def __missing__(self, key):
     return type("Missing", (), {"__format__": lambda self, spec: "–"})()
 
@@ -303,7 +297,7 @@ def render_table(store: dict, rows: Sequence[Row]) -> str:
   lines = ["| model | data | metric | value | command | hardware |", "|---|---|---|---|---|---|"]
   for row in rows:
     runs = _runs(store, row)
-    lines.append("| " + " | ".join(_escape(c) for c in (
+    lines.append("| " + " | ".join(c.replace("|", "\\|") for c in (
         row.model, row.data, _metric(row, runs), headline(row, runs), row.ref,
         hardware(runs))) + " |")
   return "\n".join(lines)
@@ -325,7 +319,7 @@ def render_runs(store: dict) -> str:
     for r in _runs(store, row):
       nums = ", ".join(f"{k} {_fmt_value(v)}" for k, v in r["values"].items())
       wall = "" if r.get("wall_s") is None else f"{r['wall_s'] / 60:.1f} min"
-      lines.append("| " + " | ".join(_escape(str(c)) for c in (
+      lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in (
           row.name, r["seed"], nums, wall, r.get("hardware", ""), r.get("date", ""),
           r.get("code_version", ""),
           r.get("measured_by", ""))) + " |")
