@@ -306,9 +306,7 @@ def render_table(store: dict, rows: Sequence[Row]) -> str:
 def _fmt_value(v) -> str:
   if isinstance(v, list):
     return "[" + ", ".join(_fmt_value(x) for x in v) + "]"
-  if isinstance(v, float):
-    return _num(v, ".4g" if abs(v) < 1000 else ",.0f")
-  return str(v)
+  return _num(v, ".4g" if abs(v) < 1000 else ",.0f") if isinstance(v, float) else str(v)
 
 
 def render_runs(store: dict) -> str:
@@ -317,7 +315,8 @@ def render_runs(store: dict) -> str:
            "|---|---|---|---|---|---|---|---|"]
   for row in ROWS:
     for r in _runs(store, row):
-      nums = ", ".join(f"{k} {_fmt_value(v)}" for k, v in r["values"].items())
+      nums = ", ".join(f"{k} {_fmt_value(v)}" for k, v in r["values"].items()
+                       if not k.startswith("floor_"))  # The floors are in the rows' metric cells.
       wall = "" if r.get("wall_s") is None else f"{r['wall_s'] / 60:.1f} min"
       lines.append("| " + " | ".join(str(c).replace("|", "\\|") for c in (
           row.name, r["seed"], nums, wall, r.get("hardware", ""), r.get("date", ""),
