@@ -274,6 +274,7 @@ def headline(row: Row, runs: List[dict]) -> str:
     note = "one run" + (f"; each further seed costs {row.cost} here" if row.seeded else "")
   if any("not re-run" in r.get("measured_by", "") for r in runs):
     note += "; an earlier run, not re-run: see docs/results.md"
+  note += "".join(f"; {n}" for n in dict.fromkeys(r["note"] for r in runs if r.get("note")))
   return " / ".join(parts) + f" ({note})"
 
 
@@ -341,9 +342,8 @@ def render_judges(store: dict) -> str:
     for j in range(len(judges)):
       m, sd = stats([r["frechet"][j] for r in runs])
       cells.append(f"{m:.1f} ± {sd:.1f} (floor {runs[0]['floor_frechet'][j]:.2f})")
-    every = [f for r in runs for f in r["frechet"]]
-    m, sd = stats(every)
-    cells.append(f"{m:.1f} ± {sd:.1f}; range {min(every):.1f} to {max(every):.1f}")
+    every = [f for r in runs for f in r["frechet"]]  # Correlated pairs: a range, not a std.
+    cells.append(f"range {min(every):.1f} to {max(every):.1f}")
     lines.append(f"| {model} ({len(runs)} seeds) | " + " | ".join(cells) + " |")
   return "\n".join(lines) + (f"\n\n{spread['hardware']}; {spread['date']}; code "
                               f"{spread['code_version']}.")
@@ -351,10 +351,10 @@ def render_judges(store: dict) -> str:
 
 def judge_sentence(store: dict) -> str:
   """One line for the README: how far the judge moves the MLP GAN's Fréchet distance."""
-  spread = store.get("judge_spread")
-  if not spread:
+  spread = store.get("judge_spread") or {"rows": {}}
+  runs = spread["rows"].get("gan_mlp_mnist")
+  if not runs:
     return "how much is not measured yet (`scripts/reproduce.py --judges 3`)."
-  runs = spread["rows"]["gan_mlp_mnist"]
   per_judge = [stats([r["frechet"][j] for r in runs])[0] for j in range(len(spread["judges"]))]
   every = [f for r in runs for f in r["frechet"]]
   others = " and ".join(str(j["seed"]) for j in spread["judges"][1:])

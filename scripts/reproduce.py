@@ -187,6 +187,9 @@ class Runner:
     for name in results.JUDGE_SPREAD_ROWS:
       for run in store.get("rows", {}).get(name, {}).get("runs", []):
         wd = run["workdir"]
+        if not trained(wd):
+          print(f"[{name} seed {run['seed']}] {wd} is not here: left out of the judge spread")
+          continue
         step = last_record(wd)["step"]
         scores = []
         for j, d in enumerate(dirs):
@@ -207,13 +210,14 @@ class Runner:
 
   def run_seed(self, row: results.Row, seed: int, label: str) -> dict:
     workdir = self.run_dir(row, seed)
-    ran, wall = set(), 0.0
+    ran, wall, version = set(), 0.0, None
     for i, _ in enumerate(row.commands(seed)):
       step = (last_record(workdir) or {}).get("step")
       cmd = self.commands(row, seed, step)[i]
       if (i == 0 and trained(workdir)) or (i > 0 and evaluated(row.output(workdir, i, step), cmd)):
         print(f"{label} skip (done): {shlex.join(cmd)}", flush=True)
         continue
+      version = version or git_version()  # The tree the first step that runs imports.
       wall += self.call(label, cmd, workdir)
       ran.add(i)
       if i > 0:
@@ -223,7 +227,7 @@ class Runner:
              "commands": [shlex.join(["python"] + c) for c in self.commands(row, seed, step)],
              "values": row.read(workdir, step)}
     entry.update(measured_by="scripts/reproduce.py", hardware=self.hardware,
-                 date=datetime.date.today().isoformat(), code_version=self.version,
+                 date=datetime.date.today().isoformat(), code_version=version or self.version,
                  wall_s=round(wall, 1))
     return entry, ran
 
@@ -237,12 +241,15 @@ class Runner:
       old = next((r for r in runs if r["seed"] == s), None)
       if 0 not in ran and old is not None:
         # Trained before: keep when and how; refresh the numbers and add any evaluation time.
-        old.update(values=entry["values"], commands=entry["commands"])
-        if ran and old.get("wall_s") is not None:
-          old["wall_s"] = round(old["wall_s"] + entry["wall_s"], 1)
+        old.update(values=entry["values"], commands=entry["commands"], workdir=workdir)
+        if ran:
+          old["scored"] = f"{entry['date']}, code {entry['code_version']}, {entry['hardware']}"
+          if old.get("wall_s") is not None:
+            old["wall_s"] = round(old["wall_s"] + entry["wall_s"], 1)
       elif 0 not in ran:
         entry.update(measured_by="scripts/reproduce.py (run directory found trained)",
-                     hardware="unknown", date="unknown", code_version="unknown", wall_s=None)
+                     hardware="unknown", date="unknown", code_version="unknown", wall_s=None,
+                     scored=f"{entry['date']}, code {entry['code_version']}, {entry['hardware']}")
         runs.append(entry)
       else:
         if old is not None:
@@ -272,6 +279,12 @@ def main(argv=None):
   ap.add_argument("--tables", action="store_true",
                   help="only regenerate the README and docs/results.md tables from --results")
   args = ap.parse_args(argv)
+  for name in ("root", "results", "mnist", "photos"):  # Children run in the repo: so does this.
+    path = getattr(args, name)
+    if path:
+      path = os.path.relpath(os.path.abspath(path), REPO)
+      setattr(args, name, path if not path.startswith("..") else os.path.abspath(path))
+  os.chdir(REPO)
   if args.list:
     for row in results.ROWS:
       print(f"{row.name:16s} {'costly, ' if row.costly else ''}{row.cost}: {row.model}")

@@ -139,9 +139,7 @@ def test_judge_spread_table_is_per_judge_over_seeds_and_over_all_pairs():
     col = [fd[s][j] for s in range(3)]
     assert cells[1 + j] == (f"{statistics.mean(col):.1f} ± {statistics.stdev(col):.1f} "
                             f"(floor {store['judge_spread']['rows']['gan_mlp_mnist'][0]['floor_frechet'][j]:.2f})")
-  every = sum(fd, [])
-  assert cells[4] == (f"{statistics.mean(every):.1f} ± {statistics.stdev(every):.1f}; "
-                      f"range 53.0 to 90.0")
+  assert cells[4] == "range 53.0 to 90.0"
   sentence = results.judge_sentence(store)
   assert "9 seed-judge pairs range from 53.0 to 90.0" in sentence
   assert (f"{statistics.mean([59.0, 68.0, 53.0]):.1f} / {statistics.mean([80.0, 90.0, 85.0]):.1f}"
