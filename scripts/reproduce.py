@@ -241,7 +241,7 @@ class Runner:
       old = next((r for r in runs if r["seed"] == s), None)
       if 0 not in ran and old is not None:
         # Trained before: keep when and how; refresh the numbers and add any evaluation time.
-        old.update(values=entry["values"], commands=entry["commands"], workdir=workdir)
+        old.update(values=entry["values"], commands=entry["commands"], workdir=entry["workdir"])
         if ran:
           old["scored"] = f"{entry['date']}, code {entry['code_version']}, {entry['hardware']}"
           if old.get("wall_s") is not None:
