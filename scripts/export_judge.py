@@ -10,7 +10,6 @@ unless --force is given.
 
 import argparse
 import datetime
-import hashlib
 import json
 import os
 import platform
@@ -21,19 +20,15 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # pylint: disable=g-import-not-at-top
 
+from gm import integrity  # pylint: disable=g-import-not-at-top
 from gm.metrics import judge as judge_lib  # pylint: disable=g-import-not-at-top
 
 
 def params_digest(judge: judge_lib.Judge) -> str:
-  """sha256 over the judge's parameter arrays (name, dtype, shape, bytes), in name order."""
+  """gm.integrity's content digest of the judge's parameter arrays, named by their paths."""
   import flax  # pylint: disable=g-import-not-at-top
-  h = hashlib.sha256()
   flat = flax.traverse_util.flatten_dict(judge.params)
-  for k in sorted(flat):
-    a = np.ascontiguousarray(np.asarray(flat[k]))
-    h.update(f"{'/'.join(k)}|{a.dtype}|{a.shape}|".encode())
-    h.update(a.tobytes())
-  return h.hexdigest()
+  return integrity.npz_digest({"/".join(k): np.asarray(v) for k, v in flat.items()})
 
 
 def main():
