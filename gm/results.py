@@ -14,6 +14,8 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from gm.train.rundir import read_metrics
+
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 RUNS_BEGIN, RUNS_END = "<!-- results-runs:begin -->", "<!-- results-runs:end -->"
 JUDGES_BEGIN, JUDGES_END = "<!-- results-judges:begin -->", "<!-- results-judges:end -->"
@@ -26,10 +28,6 @@ def _json(workdir: str, name: str) -> dict:
     return json.load(f)
 
 
-def _records(workdir: str) -> List[dict]:
-  with open(os.path.join(workdir, "metrics.jsonl")) as f:
-    return [json.loads(l) for l in f if l.strip()]
-
 
 def read_elbo(workdir: str, step: int) -> dict:
   """`eval.py elbo`: test ELBO (closed-form KL), its MC estimate, IWAE; AE: MSE and BCE."""
@@ -37,14 +35,14 @@ def read_elbo(workdir: str, step: int) -> dict:
   names = {"test/elbo": "elbo", "test/elbo_mc": "elbo_mc", "test/iwae_k100": "iwae",
            "test/kl": "kl", "test/mse": "mse", "test/bce": "bce"}
   out = {v: d[k] for k, v in names.items() if k in d}
-  out["epoch_s"] = float(np.mean([r["time/epoch_s"] for r in _records(workdir)]))
+  out["epoch_s"] = float(np.mean([r["time/epoch_s"] for r in read_metrics(workdir)]))
   return out
 
 
 def read_accuracy(workdir: str, step: int) -> dict:
   """The judge: test accuracy (%) at the last epoch."""
   del step
-  recs = _records(workdir)
+  recs = read_metrics(workdir)
   return {"accuracy": 100 * recs[-1]["test/accuracy"],
           "epoch_s": float(np.mean([r["time/epoch_s"] for r in recs]))}
 
@@ -87,7 +85,7 @@ def read_swd(workdir: str, step: int) -> dict:
   swd = [d["scores"][0]["swd"] for d in draws]
   floor = next(v for k, v in draws[0].items() if k.startswith("real_"))  # real_train_vs_test
   return {"swd": float(np.mean(swd)), "swd_draws": swd, "floor_swd": floor["swd"],
-          "minutes": _records(workdir)[-1]["time/session_s"] / 60}
+          "minutes": read_metrics(workdir)[-1]["time/session_s"] / 60}
 
 
 def read_invert(workdir: str, step: int) -> dict:

@@ -41,6 +41,7 @@ from typing import Dict, List, Optional
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from gm import results  # pylint: disable=g-import-not-at-top
+from gm.train.rundir import read_metrics  # pylint: disable=g-import-not-at-top
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_RESULTS = os.path.join(REPO, "docs", "results.json")
@@ -79,12 +80,11 @@ def hardware() -> str:
 
 
 def last_record(workdir: str) -> Optional[dict]:
-  path = os.path.join(workdir, "metrics.jsonl")
-  if not os.path.exists(path):
+  """The last complete record of <workdir>/metrics.jsonl (a killed write skipped), or None."""
+  if not os.path.exists(os.path.join(workdir, "metrics.jsonl")):
     return None
-  with open(path) as f:
-    lines = [l for l in f if l.strip()]
-  return json.loads(lines[-1]) if lines else None
+  records = read_metrics(workdir)
+  return records[-1] if records else None
 
 
 def trained(workdir: str) -> bool:
