@@ -33,25 +33,15 @@ def get_config(arg=None):
     raise ValueError(f"size={args.size}: the recipe is built for 32 or 64 px")
   c = dcgan_cake.get_config()
   c.data.image_size = args.size
-  c.data.holdout = 0.15
+  common.fast_photo_training(c)
   c.model.generator = "dcgan"
   c.model.discriminator = "dcgan"
   c.model.generator_kwargs = {"size": args.size, "width": 32, "norm": "pixel"}
   c.model.discriminator_kwargs = {"size": args.size, "width": 32}
   c.model.noise_dim = 128
-  c.model.noise = "normal"
-  c.loss.name = "ns"
-  c.loss.label_noise = 0.0
-  for o in (c.optim_g, c.optim_d):
-    o.lr, o.b1, o.b2 = 2e-4, 0.5, 0.99
-  c.augment = common.augment(flip=True, diff="color,translation,cutout")
-  c.train.batch_size = 32
   c.train.num_epochs = 3000
   c.train.checkpoint_every = 100
   c.train.eval_every = 100
-  c.train.d_bn_in_g_step = "batch"
-  c.train.d_batches = "separate"
-  c.train.ema_decay = 0.999
   c.eval.judge_every = 100
   if args.smoke:
     dcgan_cake.smoke(c)

@@ -110,6 +110,8 @@ def gan() -> ml_collections.ConfigDict:
   c.train.d_bn_in_g_step = "batch"  # D's batch norm in the G update: batch | running (Keras)
   c.train.d_batches = "joint"      # D's step: real and fake as one batch (joint) or two (separate)
   c.train.ema_decay = 0.0          # > 0: keep an EMA of G's params; samples and scores use it
+  c.train.grow_epochs = 0          # Growing models (PGGAN): epochs at the first resolution,
+  c.train.fade_epochs = 0          #   then epochs fading the higher blocks in (0, 0: no growing).
   c.health = ml_collections.ConfigDict()  # Logged warnings (training goes on).
   c.health.d_win_epochs = 5        # D "wins" this many epochs in a row ->
   c.health.d_win_loss = 0.01       #   D loss below this, or D(x) > 0.99 and D(G(z)) < 0.01
@@ -118,6 +120,24 @@ def gan() -> ml_collections.ConfigDict:
   # Image folders: a local FID-Inception weights file (.npz; gm/metrics/inception.py) adds the
   # Fréchet Inception distance (quality/fid) to the sliced Wasserstein distance. '' = no FID.
   c.eval.inception_weights = ""
+  return c
+
+
+def fast_photo_training(c: ml_collections.ConfigDict) -> ml_collections.ConfigDict:
+  """The training of configs/cake_fast.py for small photo folders (docs/cake.md): 15% held out,
+  normal noise, the non-saturating loss, Adam 2e-4 (0.5, 0.99), batch 32, flips and DiffAugment,
+  D's real and fake in two passes, a generator EMA (0.999)."""
+  c.data.holdout = 0.15
+  c.model.noise = "normal"
+  c.loss.name = "ns"
+  c.loss.label_noise = 0.0
+  for o in (c.optim_g, c.optim_d):
+    o.lr, o.b1, o.b2 = 2e-4, 0.5, 0.99
+  c.augment = augment(flip=True, diff="color,translation,cutout")
+  c.train.batch_size = 32
+  c.train.d_bn_in_g_step = "batch"
+  c.train.d_batches = "separate"
+  c.train.ema_decay = 0.999
   return c
 
 

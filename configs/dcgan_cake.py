@@ -13,7 +13,13 @@ noise, binary cross-entropy, Adam 1e-5; then a generator update on 8 new fakes
 labelled real (no noise, no real images). Thousands of epochs: the whole
 checkpoint history is kept, every `train.checkpoint_every` epochs.
 
-Args (comma-separated): smoke (1/8 of the filters, 64 photos, 2 epochs).
+Args (comma-separated): smoke (1/8 of the filters, 64 photos, 2 epochs); cpu (the same
+architecture at a quarter of the filters, trained with configs/cake_fast.py's recipe: Adam 2e-4,
+betas 0.5 / 0.99, batch 32, DiffAugment, flips, a generator EMA, 15% of the photos held out; a
+size a 2-core CPU carries for hours, docs/cake.md).
+
+  python train.py --config configs/dcgan_cake.py:cpu --workdir runs/cake64_transposed \
+      --config.data.dir=<folder of photos>
 """
 
 from configs import common
@@ -21,7 +27,7 @@ from gm.config_utils import parse_arg
 
 
 def get_config(arg=None):
-  args = parse_arg(arg, smoke=False)
+  args = parse_arg(arg, smoke=False, cpu=False)
   c = common.gan()
   c.data.name = "image_folder"
   c.data.source = "folder"         # folder | tfds (Food-101 carrot_cake)
@@ -51,8 +57,22 @@ def get_config(arg=None):
   c.train.d_bn_in_g_step = "running"  # Keras: a frozen discriminator runs its BN in inference mode.
   c.eval.batch_size = 64
   c.eval.judge_every = 100         # Sliced Wasserstein distance of samples to the photos.
+  if args.cpu:
+    cpu(c)
   if args.smoke:
     smoke(c)
+  return c
+
+
+def cpu(c):
+  """The assignment's networks at width 0.25 under the fast recipe's training (cake_fast.py)."""
+  common.fast_photo_training(c)
+  c.model.generator_kwargs = {"width": 0.25}
+  c.model.discriminator_kwargs = {"width": 0.25}
+  c.train.num_epochs = 3000
+  c.train.checkpoint_every = 25
+  c.train.eval_every = 25
+  c.eval.judge_every = 25
   return c
 
 

@@ -35,6 +35,8 @@ ADDED_KEYS = {
     "optim_d.weight_decay": 1e-4,
     "optim_d.momentum": 0.0,
     "train.d_batches": "joint",    # GANs: real and fake through D as one batch.
+    "train.grow_epochs": 0,        # GANs: no growing.
+    "train.fade_epochs": 0,
     "data.holdout": 0,             # Image folders: no held-out photos (test = train).
     "data.holdout_seed": 0,
     "data.resize": "crop",         # MNIST runs: --image files center-cropped to the run's size.
@@ -176,7 +178,7 @@ _AT_LEAST_ONE = ("train.batch_size", "eval.batch_size", "train.checkpoint_every"
                  "model.features", "model.start", "data.image_size", "data.placements")
 _NOT_NEGATIVE = ("train.num_epochs", "train.keep_checkpoints", "train.num_devices",
                  "train.max_rollbacks", "data.num_train", "data.num_test", "eval.judge_every",
-                 "model.num_classes", "model.dropout", "loss.beta", "loss.gp_weight",
+                 "model.num_classes", "model.dropout", "train.grow_epochs", "train.fade_epochs", "loss.beta", "loss.gp_weight",
                  "loss.r1_weight", "loss.label_noise", "loss.label_smoothing", "augment.zoom",
                  "augment.rotate",
                  *(f"{o}.{k}" for o in _OPTIMIZERS for k in ("lr", "warmup_steps", "grad_clip")))

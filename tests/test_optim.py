@@ -41,6 +41,10 @@ EXPECTED = {
     ("dcgan_cake_upsample", None): CAKE,
     ("cake_fast", None): {"optim_g": ("adam", 2e-4, 0.5, 0.99, "constant"),  # The fast recipe.
                           "optim_d": ("adam", 2e-4, 0.5, 0.99, "constant")},
+    ("cake_grow", None): {"optim_g": ("adam", 2e-4, 0.5, 0.99, "constant"),  # Growing, 64 px.
+                          "optim_d": ("adam", 2e-4, 0.5, 0.99, "constant")},
+    ("dcgan_cake", "cpu"): {"optim_g": ("adam", 2e-4, 0.5, 0.99, "constant"),  # At width 0.25.
+                            "optim_d": ("adam", 2e-4, 0.5, 0.99, "constant")},
     ("dcgan_cake32", None): {"optim_g": ("adam", 1.5e-5, 0.5, 0.999, "constant"),  # Seed 004.
                              "optim_d": ("adam", 1e-5, 0.5, 0.999, "constant")},
 }

@@ -60,11 +60,13 @@ class Family:
   Attributes:
     config: the full run config (read-only).
     total_steps: optimizer steps of the whole run (for schedules); set by the loop.
+    steps_per_epoch: `train_step` calls per epoch (for schedules in epochs); set by the loop.
   """
 
   def __init__(self, config: ml_collections.ConfigDict):
     self.config = config
     self.total_steps = 0
+    self.steps_per_epoch = 0
 
   def examples_per_step(self, batch_size: int) -> int:
     """Training examples one `train_step` consumes (GANs: one batch per discriminator step)."""

@@ -140,6 +140,19 @@ class GAN(GANSampling, Family):
     self.ema_decay = config.train.ema_decay
     if not 0.0 <= self.ema_decay < 1.0:
       raise ConfigError(f"train.ema_decay={self.ema_decay}; it must be in [0, 1) (0 = off)")
+    self.grow_epochs, self.fade_epochs = config.train.grow_epochs, config.train.fade_epochs
+    self.grows = bool(self.grow_epochs or self.fade_epochs)
+    if self.grows and not (getattr(self.gen, "grows", False) and getattr(self.disc, "grows", False)):
+      growing = sorted(n for n in gan_models.GENERATORS.names()
+                       if getattr(gan_models.GENERATORS.get(n), "grows", False))
+      raise ConfigError(f"train.grow_epochs / fade_epochs need a generator and discriminator "
+                        f"that grow ({', '.join(growing)}); set model.generator and "
+                        f"model.discriminator, or set both to 0")
+    if self.grows and (self.gen.start, self.gen.size) != (self.disc.start, self.disc.size):
+      raise ConfigError("the growing generator and discriminator need the same start and size "
+                        f"(generator {self.gen.start} -> {self.gen.size} px, discriminator "
+                        f"{self.disc.start} -> {self.disc.size} px)")
+    self._stage = None  # (res, alpha) while a growing train step is traced.
     self.inception_weights = config.eval.inception_weights
     if self.inception_weights:
       if self.scoring == "judge":
@@ -246,13 +259,58 @@ class GAN(GANSampling, Family):
     """The state without its EMA (samples use the trained weights); None if it keeps none."""
     return None if state.ema is None else state.replace(ema=None)
 
+  # --- growing (PGGAN): the resolution and fade-in of a step --------------------------
+
+  def fade_alpha(self, step: jnp.ndarray) -> jnp.ndarray:
+    """Fade-in of the blocks above the first resolution after `step` generator steps: 0 for
+    `train.grow_epochs`, then linear to 1 over `train.fade_epochs`."""
+    if not self.steps_per_epoch:
+      raise RuntimeError("steps_per_epoch is unset: build the family with gm.train.build")
+    t = step.astype(jnp.float32) - self.grow_epochs * self.steps_per_epoch
+    fade = self.fade_epochs * self.steps_per_epoch
+    return jnp.clip(t / fade, 0.0, 1.0) if fade else (t >= 0).astype(jnp.float32)
+
+  def _grow_args(self, step: jnp.ndarray) -> dict:
+    """Keyword arguments of a growing module for a step: the traced train step's stage, else
+    alpha from the step (the full computation, equal to the first stage's at alpha = 0)."""
+    if not self.grows:
+      return {}
+    if self._stage is not None:
+      res, alpha = self._stage
+      return {"res": res, "alpha": alpha}
+    return {"alpha": self.fade_alpha(step)}
+
+  def _growing_step(self, state: GANState, batch: Batch, key: jax.Array):
+    """`_train_step` at the first resolution alone while alpha is 0 (the higher blocks are not
+    computed: a cheaper program, the same numbers), else at full size with the fade-in."""
+    step = state.g.step
+    alpha = self.fade_alpha(step)
+    first = step < self.grow_epochs * self.steps_per_epoch
+
+    def at(res):
+      def run(operands):
+        self._stage = (res, alpha)
+        try:
+          return self._train_step(*operands)
+        finally:
+          self._stage = None
+      return run
+
+    state, metrics = jax.lax.cond(first, at(self.gen.start), at(self.gen.size),
+                                  (state, batch, key))
+    metrics["grow_alpha"] = alpha
+    metrics["grow_res"] = jnp.where(first, self.gen.start, self.gen.size).astype(jnp.float32)
+    return state, metrics
+
   def generate(self, g: TrainState, z, cond=None, train: bool = False, params=None):
     """(images [B, H, W, C] in the output range, updated batch stats)."""
     params, z, cond = precision.cast((g.params if params is None else params, z, cond), self.dtype)
     variables = {"params": params, "batch_stats": g.batch_stats}
+    grow = self._grow_args(g.step)
     if not train:
-      return precision.to_float32(self.gen.apply(variables, z, cond, train=False)), g.batch_stats
-    out, upd = self.gen.apply(variables, z, cond, train=True, mutable=["batch_stats"])
+      return (precision.to_float32(self.gen.apply(variables, z, cond, train=False, **grow)),
+              g.batch_stats)
+    out, upd = self.gen.apply(variables, z, cond, train=True, mutable=["batch_stats"], **grow)
     return precision.to_float32(out), upd.get("batch_stats", {})
 
   def discriminate(self, d: TrainState, x, cond=None, train: bool = False, key=None, params=None,
@@ -264,10 +322,12 @@ class GAN(GANSampling, Family):
     """
     params, x, cond = precision.cast((d.params if params is None else params, x, cond), self.dtype)
     variables = {"params": params, "batch_stats": d.batch_stats}
+    grow = self._grow_args(d.step // self.d_steps)
     if not train:
-      return precision.to_float32(self.disc.apply(variables, x, cond, train=False)), d.batch_stats
+      return (precision.to_float32(self.disc.apply(variables, x, cond, train=False, **grow)),
+              d.batch_stats)
     out, upd = self.disc.apply(variables, x, cond, train=True, bn_running=bn_running,
-                               mutable=["batch_stats"], rngs={"dropout": key})
+                               mutable=["batch_stats"], rngs={"dropout": key}, **grow)
     return precision.to_float32(out), upd.get("batch_stats", {})
 
   def _local_key(self, key: jax.Array) -> jax.Array:
@@ -363,7 +423,13 @@ class GAN(GANSampling, Family):
     return state.replace(g=g, ema=ema), metrics
 
   def train_step(self, state: GANState, batch: Batch, key: jax.Array):
-    """`d_steps` discriminator updates (one per chunk of the batch), then one generator update."""
+    """`d_steps` discriminator updates (one per chunk of the batch), then one generator update;
+    growing models log their resolution and fade-in (`grow_res`, `grow_alpha`)."""
+    if self.grows:
+      return self._growing_step(state, batch, key)
+    return self._train_step(state, batch, key)
+
+  def _train_step(self, state: GANState, batch: Batch, key: jax.Array):
     x, cond = self.inputs(batch), self.one_hot(batch["label"])
     n = x.shape[0] // self.d_steps
     keys = jax.random.split(key, self.d_steps + 1)

@@ -40,7 +40,8 @@ class GANSampling:
     def features(images):
       x = lo + (hi - lo) * images
       _, inter = self.disc.apply({"params": state.d.params, "batch_stats": state.d.batch_stats},
-                                 x, None, train=False, mutable=["intermediates"])
+                                 x, None, train=False, mutable=["intermediates"],
+                                 **self._grow_args(state.d.step // self.d_steps))
       return inter["intermediates"]["features"][0]
 
     return GeneratorView(apply=lambda z, cond=None: self.images(g, z, cond),

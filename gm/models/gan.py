@@ -372,3 +372,126 @@ class DCGANDiscriminator(nn.Module):
 def count_params(variables) -> int:
   """Number of scalars in a variables pytree (params, and batch stats if included)."""
   return sum(int(v.size) for v in jax.tree.leaves(variables))
+
+
+def _upsample(x: jnp.ndarray, factor: int) -> jnp.ndarray:
+  """Nearest-neighbour xfactor: [B, H, W, C] -> [B, fH, fW, C]."""
+  return x if factor == 1 else jnp.repeat(jnp.repeat(x, factor, axis=1), factor, axis=2)
+
+
+def _downsample(x: jnp.ndarray, factor: int) -> jnp.ndarray:
+  """factor x factor average pooling: [B, H, W, C] -> [B, H/f, W/f, C]."""
+  if factor == 1:
+    return x
+  b, h, w, c = x.shape
+  return x.reshape(b, h // factor, factor, w // factor, factor, c).mean(axis=(2, 4))
+
+
+def _check_growth(size: int, start: int, widths: Sequence[int], name: str):
+  stages = int(np.log2(size)) - 1  # 4, 8, ..., size px.
+  if 2 ** (stages + 1) != size or start < 4 or size % start or start & (start - 1):
+    raise ValueError(f"{name}: size={size} and start={start} must be powers of two, "
+                     f"4 <= start <= size")
+  if len(widths) != stages:
+    raise ValueError(f"{name}: widths has {len(widths)} entries; size={size} needs {stages} "
+                     f"(one per resolution, 4 to {size} px)")
+
+
+@GENERATORS.register("dcgan_grow")
+class GrowingDCGANGenerator(nn.Module):
+  """A DCGAN generator that grows from `start` px to `size` px (PGGAN, Karras et al. 2018).
+
+  Dense to 4x4 x widths[0], then transposed convs 4x4 stride 2 (widths[i] channels at
+  4 * 2^i px), each with pixel norm and LeakyReLU(0.2); a 1x1 conv to RGB at `start` px
+  and one at `size` px. The output is tanh of
+
+      (1 - alpha) * upsample(rgb_start) + alpha * rgb_size,
+
+  always [B, size, size, 3]. `alpha` in [0, 1] fades the higher blocks in (a scalar, may be
+  traced; default 1). `res` (static): with `res = start` the blocks above `start` are not
+  computed and the output is the upsampled `start` px image, which equals the full
+  computation at alpha = 0.
+  """
+  output_range = (-1.0, 1.0)
+  grows = True
+  size: int = 64
+  start: int = 32
+  widths: Sequence[int] = (128, 64, 32, 32, 16)  # channels at 4, 8, 16, 32, 64 px
+  leak: float = 0.2
+  channels: int = 3
+  conv: ModuleDef = nn.Conv
+  conv_transpose: ModuleDef = nn.ConvTranspose
+
+  @nn.compact
+  def __call__(self, z, cond=None, train: bool = True, alpha=1.0, res: Optional[int] = None):
+    _check_growth(self.size, self.start, self.widths, "dcgan_grow generator")
+    res = self.size if res is None else res
+    h = nn.Dense(16 * self.widths[0])(_with_cond(z, cond)).reshape(-1, 4, 4, self.widths[0])
+    h = nn.leaky_relu(pixel_norm(h), self.leak)  # [B, 4, 4, widths[0]]
+    to_rgb = lambda r: self.conv(self.channels, (1, 1), name=f"to_rgb_{r}")
+    r, rgb_start = 4, None
+    for w in self.widths[1:]:
+      if r == self.start:
+        rgb_start = to_rgb(r)(h)  # [B, start, start, 3]
+        if res == self.start:
+          break
+      r *= 2
+      h = self.conv_transpose(w, (4, 4), (2, 2), name=f"up_{r}")(h)
+      h = nn.leaky_relu(pixel_norm(h), self.leak)  # [B, r, r, w]
+    if rgb_start is None:  # start == size.
+      rgb_start = to_rgb(r)(h)
+    low = _upsample(rgb_start, self.size // self.start)
+    if res == self.start or self.start == self.size:
+      return jnp.tanh(low)
+    return jnp.tanh((1.0 - alpha) * low + alpha * to_rgb(self.size)(h))  # [B, size, size, 3]
+
+
+@DISCRIMINATORS.register("dcgan_grow")
+class GrowingDCGANDiscriminator(nn.Module):
+  """The discriminator that grows with `GrowingDCGANGenerator`.
+
+  A 1x1 conv from RGB (LeakyReLU(0.2)) at `size` px and one at `start` px; convs 4x4 stride 2
+  halving the resolution (widths[i] channels at size / 2^i px), LeakyReLU(0.2), batch norm on
+  those that output 8 px or less (as the 32 px DCGAN discriminator of configs/cake_fast.py);
+  dense 1 (a logit). At `start` px the features are
+
+      (1 - alpha) * from_rgb_start(avgpool(x)) + alpha * blocks(from_rgb_size(x)).
+
+  Input [B, size, size, 3] always; `res = start` (static) skips the higher blocks and equals
+  alpha = 0.
+  """
+  grows = True
+  size: int = 64
+  start: int = 32
+  widths: Sequence[int] = (16, 32, 32, 64, 128)  # channels at 64, 32, 16, 8, 4 px
+  leak: float = 0.2
+  conv: ModuleDef = nn.Conv
+  batch_norm: ModuleDef = nn.BatchNorm
+
+  @nn.compact
+  def __call__(self, x, cond=None, train: bool = True, bn_running: bool = False, alpha=1.0,
+               res: Optional[int] = None):
+    _check_growth(self.size, self.start, self.widths[::-1], "dcgan_grow discriminator")
+    res = self.size if res is None else res
+    width = {self.size // 2 ** i: w for i, w in enumerate(self.widths)}
+    act = lambda v: nn.leaky_relu(v, self.leak)
+    from_rgb = lambda r, v: act(self.conv(width[r], (1, 1), name=f"from_rgb_{r}")(v))
+
+    def down(h, r):  # [B, r, r, C] -> [B, r/2, r/2, width[r/2]]
+      h = self.conv(width[r // 2], (4, 4), (2, 2), padding=((1, 1), (1, 1)), name=f"down_{r}")(h)
+      if r // 2 <= 8:
+        h = _batch_norm(self.batch_norm, train and not bn_running)(h)
+      return act(h)
+
+    h = from_rgb(self.start, _downsample(x, self.size // self.start))  # [B, start, start, C]
+    if res != self.start and self.start != self.size:
+      full, r = from_rgb(self.size, x), self.size
+      while r > self.start:
+        full, r = down(full, r), r // 2
+      h = (1.0 - alpha) * h + alpha * full
+    r = self.start
+    while r > 4:
+      h, r = down(h, r), r // 2
+    h = _with_cond(h.reshape(h.shape[0], -1), cond)  # [B, 4*4*widths[-1] (+K)]
+    self.sow("intermediates", "features", h)
+    return nn.Dense(1)(h)[:, 0]

@@ -38,6 +38,7 @@ def build(config: ml_collections.ConfigDict, dataset: gm_data.Dataset):
   per_step = family.examples_per_step(config.train.batch_size)
   steps_per_epoch = len(dataset.train["image"]) // per_step
   family.total_steps = steps_per_epoch * config.train.num_epochs
+  family.steps_per_epoch = steps_per_epoch
   key = jax.random.PRNGKey(config.seed)
   init_key, rng, data_rng, monitor_key = jax.random.split(key, 4)
   example = {k: v[:per_step] for k, v in dataset.train.items()}
