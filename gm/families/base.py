@@ -5,6 +5,7 @@ declared here: `Family`'s methods and attributes, and the `GeneratorView` a
 family that can sample returns from `generator(state)`.
 """
 
+import contextlib
 import dataclasses
 from typing import Any, Callable, Dict, Optional, Tuple
 
@@ -71,6 +72,17 @@ class Family:
   def examples_per_step(self, batch_size: int) -> int:
     """Training examples one `train_step` consumes (GANs: one batch per discriminator step)."""
     return batch_size
+
+  def epoch_stage(self, epoch: int) -> Any:
+    """A static value the steps of `epoch` are compiled for (growing GANs: the resolution), or
+    None when every epoch runs the same program."""
+    del epoch
+    return None
+
+  def at_stage(self, stage: Any):
+    """A context in which traced train steps run at `stage` (from `epoch_stage`)."""
+    del stage
+    return contextlib.nullcontext()
 
   def init(self, key: jax.Array, batch: Batch) -> Any:
     """Returns the initial state pytree for an example batch."""

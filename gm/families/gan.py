@@ -13,6 +13,7 @@ draws (noise, label noise, penalty interpolation) are drawn for the global batch
 and sliced per device, so every mapping gives the single-device result.
 """
 
+import contextlib
 import dataclasses
 import functools
 from typing import Any, Callable, Optional, Tuple
@@ -153,6 +154,7 @@ class GAN(GANSampling, Family):
                         f"(generator {self.gen.start} -> {self.gen.size} px, discriminator "
                         f"{self.disc.start} -> {self.disc.size} px)")
     self._stage = None  # (res, alpha) while a growing train step is traced.
+    self._static_res = None  # The resolution `at_stage` fixes for the steps traced in it.
     self.inception_weights = config.eval.inception_weights
     if self.inception_weights:
       if self.scoring == "judge":
@@ -280,12 +282,40 @@ class GAN(GANSampling, Family):
       return {"res": res, "alpha": alpha}
     return {"alpha": self.fade_alpha(step)}
 
+  def epoch_stage(self, epoch: int):
+    """The resolution every step of `epoch` (1-based) runs at, or None when nothing grows: the
+    epoch runner compiles one program per stage (a `lax.cond` between them runs several
+    times slower on XLA:CPU than either branch)."""
+    if not self.grows:
+      return None
+    return self.gen.start if epoch <= self.grow_epochs else self.gen.size
+
+  @contextlib.contextmanager
+  def at_stage(self, res):
+    """While tracing inside this context, train steps run at resolution `res` (static)."""
+    self._static_res = res
+    try:
+      yield
+    finally:
+      self._static_res = None
+
   def _growing_step(self, state: GANState, batch: Batch, key: jax.Array):
     """`_train_step` at the first resolution alone while alpha is 0 (the higher blocks are not
-    computed: a cheaper program, the same numbers), else at full size with the fade-in."""
+    computed: a cheaper program, the same numbers), else at full size with the fade-in. The
+    resolution is static under `at_stage` (the epoch runner), else chosen by a `lax.cond`."""
     step = state.g.step
     alpha = self.fade_alpha(step)
     first = step < self.grow_epochs * self.steps_per_epoch
+    if self._static_res is not None:
+      res = self._static_res
+      self._stage = (res, alpha)
+      try:
+        state, metrics = self._train_step(state, batch, key)
+      finally:
+        self._stage = None
+      metrics["grow_alpha"] = alpha
+      metrics["grow_res"] = jnp.asarray(res, jnp.float32)
+      return state, metrics
 
     def at(res):
       def run(operands):

@@ -68,17 +68,31 @@ class EpochRunner:
     self.steps = num_examples // batch_size
     self.driver = runtime.epoch_driver(driver)
     self._mesh = mesh
-    self._raw_step = step = make_step(family, mesh)
+    self._family = family
+    self._raw_step = make_step(family, mesh)
     self._sums_shape = None
     self._indices = runtime.jit(functools.partial(epoch_indices, n=self.n, batch_size=batch_size))
-    if self.driver == "loop":
-      def train_step_i(run, sums, data, idx, i):
-        return step(run, sums, data, idx[i])
-      self._step = runtime.jit(train_step_i, donate_argnums=(0, 1))
-    else:
-      def train_epoch(run, sums, data, idx):
-        return jax.lax.scan(lambda c, i: (step(*c, data, i), None), (run, sums), idx)[0]
-      self._epoch = runtime.jit(train_epoch, donate_argnums=(0, 1))
+    self._programs = {}  # Per stage (`family.epoch_stage`): one compiled step or epoch each.
+
+  def _program(self, epoch: int):
+    """The jitted step (loop) or epoch (scan) for `epoch`'s stage, traced in that stage."""
+    stage = self._family.epoch_stage(epoch)
+    if stage not in self._programs:
+      family, raw = self._family, self._raw_step
+
+      def step(*args):
+        with family.at_stage(stage):
+          return raw(*args)
+
+      if self.driver == "loop":
+        def train_step_i(run, sums, data, idx, i):
+          return step(run, sums, data, idx[i])
+        self._programs[stage] = runtime.jit(train_step_i, donate_argnums=(0, 1))
+      else:
+        def train_epoch(run, sums, data, idx):
+          return jax.lax.scan(lambda c, i: (step(*c, data, i), None), (run, sums), idx)[0]
+        self._programs[stage] = runtime.jit(train_epoch, donate_argnums=(0, 1))
+    return self._programs[stage]
 
   def _zero_sums(self, run: RunState, data, idx):
     """Zeros shaped like one step's metrics, placed like the step's outputs."""
@@ -91,13 +105,14 @@ class EpochRunner:
   def __call__(self, run: RunState, data, epoch: int, on_step: Callable[[int], None] = None):
     idx = self._indices(run.data_rng, epoch)
     sums = self._zero_sums(run, data, idx)
+    program = self._program(epoch)
     if self.driver == "loop":
       for i in range(self.steps):
-        run, sums = self._step(run, sums, data, idx, i)
+        run, sums = program(run, sums, data, idx, i)
         if on_step:
           on_step(1)
     else:
-      run, sums = self._epoch(run, sums, data, idx)
+      run, sums = program(run, sums, data, idx)
       if on_step:
         on_step(self.steps)
     return run, jax.tree.map(lambda s: s / self.steps, sums)
@@ -111,5 +126,5 @@ class EpochRunner:
     idx = self._indices(run.data_rng, epoch)
     sums = self._zero_sums(run, data, idx)
     if self.driver == "loop":
-      return self._step.lower(run, sums, data, idx, 0).compile()
-    return self._epoch.lower(run, sums, data, idx).compile()
+      return self._program(epoch).lower(run, sums, data, idx, 0).compile()
+    return self._program(epoch).lower(run, sums, data, idx).compile()
