@@ -306,16 +306,6 @@ class GAN(GANSampling, Family):
     step = state.g.step
     alpha = self.fade_alpha(step)
     first = step < self.grow_epochs * self.steps_per_epoch
-    if self._static_res is not None:
-      res = self._static_res
-      self._stage = (res, alpha)
-      try:
-        state, metrics = self._train_step(state, batch, key)
-      finally:
-        self._stage = None
-      metrics["grow_alpha"] = alpha
-      metrics["grow_res"] = jnp.asarray(res, jnp.float32)
-      return state, metrics
 
     def at(res):
       def run(operands):
@@ -326,10 +316,15 @@ class GAN(GANSampling, Family):
           self._stage = None
       return run
 
-    state, metrics = jax.lax.cond(first, at(self.gen.start), at(self.gen.size),
-                                  (state, batch, key))
+    if self._static_res is not None:
+      res = self._static_res
+      state, metrics = at(res)((state, batch, key))
+    else:
+      res = jnp.where(first, self.gen.start, self.gen.size)
+      state, metrics = jax.lax.cond(first, at(self.gen.start), at(self.gen.size),
+                                    (state, batch, key))
     metrics["grow_alpha"] = alpha
-    metrics["grow_res"] = jnp.where(first, self.gen.start, self.gen.size).astype(jnp.float32)
+    metrics["grow_res"] = jnp.asarray(res, jnp.float32)
     return state, metrics
 
   def generate(self, g: TrainState, z, cond=None, train: bool = False, params=None):
