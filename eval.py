@@ -20,7 +20,8 @@ ALL = {"ae": ["latent-space", "latent-grid", "interpolate", "reconstructions", "
        "vae": ["latent-space", "latent-grid", "interpolate", "reconstructions", "samples",
                "loss-curves", "evolution", "elbo"],
        "cvae": ["cvae-positions", "cvae-prior", "loss-curves", "evolution", "elbo", "cvae-score"],
-       "gan": ["samples", "digits", "loss-curves", "evolution", "gan-score", "data-grid"],
+       "gan": ["samples", "digits", "loss-curves", "evolution", "gan-score", "data-grid",
+               "spectrum"],
        "classifier": ["loss-curves"]}
 
 

@@ -94,11 +94,12 @@ def gan() -> ml_collections.ConfigDict:
   c.model.num_classes = 0          # > 0: conditional on a one-hot label
   c.model.generator_kwargs = ml_collections.ConfigDict()      # fields of the generator module
   c.model.discriminator_kwargs = ml_collections.ConfigDict()  # fields of the discriminator
-  c.loss.name = "ns"               # ns | minimax | lsgan | hinge | wgan-gp
+  c.loss.name = "ns"               # a name in gm.losses.gan.GAN_LOSSES (formulas there)
   c.loss.label_smoothing = 0.0     # one-sided: real targets 1 - this
   c.loss.label_noise = 0.0         # targets + uniform[-this, this]
   c.loss.gp_weight = 10.0          # wgan-gp's lambda
   c.loss.r1_weight = 0.0           # gamma of the R1 penalty (0 = off)
+  c.loss.fm_weight = 0.0           # feature matching added to G's loss (0 = off)
   c.optim.lr = 1e-3
   c.optim.b1 = 0.5
   c.optim_g = c.optim              # Separate optimizers (and Optax states) for G and D.
@@ -116,6 +117,8 @@ def gan() -> ml_collections.ConfigDict:
   c.health.d_win_epochs = 5        # D "wins" this many epochs in a row ->
   c.health.d_win_loss = 0.01       #   D loss below this, or D(x) > 0.99 and D(G(z)) < 0.01
   c.health.collapse_ratio = 0.2    # sample spread (test/fake_std) below this x test/real_std
+  c.health.degrade_evals = 3       # quality score worse at this many scored checkpoints in a row
+  c.health.degrade_margin = 0.1    #   and worse than the run's best by more than this (relative)
   c.eval.judge_every = 0
   # Image folders: a local FID-Inception weights file (.npz; gm/metrics/inception.py) adds the
   # Fréchet Inception distance (quality/fid) to the sliced Wasserstein distance. '' = no FID.

@@ -37,6 +37,9 @@ ADDED_KEYS = {
     "train.d_batches": "joint",    # GANs: real and fake through D as one batch.
     "train.grow_epochs": 0,        # GANs: no growing.
     "train.fade_epochs": 0,
+    "loss.fm_weight": 0.0,         # GANs: no feature matching.
+    "health.degrade_evals": 0,     # GANs: no degrading-run warning.
+    "health.degrade_margin": 0.1,
     "data.holdout": 0,             # Image folders: no held-out photos (test = train).
     "data.holdout_seed": 0,
     "data.resize": "crop",         # MNIST runs: --image files center-cropped to the run's size.
@@ -179,7 +182,7 @@ _AT_LEAST_ONE = ("train.batch_size", "eval.batch_size", "train.checkpoint_every"
 _NOT_NEGATIVE = ("train.num_epochs", "train.keep_checkpoints", "train.num_devices",
                  "train.max_rollbacks", "data.num_train", "data.num_test", "eval.judge_every",
                  "model.num_classes", "model.dropout", "train.grow_epochs", "train.fade_epochs", "loss.beta", "loss.gp_weight",
-                 "loss.r1_weight", "loss.label_noise", "loss.label_smoothing", "augment.zoom",
+                 "loss.r1_weight", "loss.fm_weight", "loss.label_noise", "loss.label_smoothing", "augment.zoom",
                  "augment.rotate",
                  *(f"{o}.{k}" for o in _OPTIMIZERS for k in ("lr", "warmup_steps", "grad_clip")))
 _POSITIVE = ("model.generator_kwargs.width", "model.discriminator_kwargs.width")

@@ -195,3 +195,26 @@ def lines(series: Dict[str, np.ndarray], path: str, xlabel: str = "step", ylabel
     ax.legend(fontsize=7)
   ax.set_title(title)
   return _save(fig, path)
+
+
+def spectra(panels: Dict[str, np.ndarray], profiles: Dict[str, np.ndarray], path: str,
+            title: str = "") -> str:
+  """log10 mean power spectra (DC centred), one panel each, and their radial profiles."""
+  fig, axes = plt.subplots(1, len(panels) + 1, figsize=(3.2 * (len(panels) + 1), 3.3))
+  logs = {k: np.log10(np.fft.fftshift(v) + 1e-12) for k, v in panels.items()}
+  lo = min(np.percentile(v, 1) for v in logs.values())
+  hi = max(v.max() for v in logs.values())
+  for ax, (name, img) in zip(axes, logs.items()):
+    ax.imshow(img, cmap="magma", vmin=lo, vmax=hi)
+    ax.set_title(name, fontsize=8)
+    ax.set_xticks([])
+    ax.set_yticks([])
+  ax = axes[-1]
+  for name, ys in profiles.items():
+    ax.semilogy(ys, label=name)
+  ax.set_xlabel("|k| (cycles per image)")
+  ax.set_title("radial mean power", fontsize=8)
+  ax.legend(fontsize=6)
+  ax.grid(alpha=0.3)
+  fig.suptitle(title, fontsize=9)
+  return _save(fig, path)

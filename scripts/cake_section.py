@@ -3,18 +3,25 @@ r"""Regenerates every figure and number of docs/cake.md (and the README's cake r
   python scripts/cake_section.py --runs fast=runs/cake_fast,seed004=runs/cake32 \
       [--ablations fast_nodiff=runs/cake_fast_nodiff,seed004_diff=runs/cake32_diff] \
       [--out docs]
+  python scripts/cake_section.py --prefix cake64 --runs grow=runs/cake_grow,\
+transposed=runs/cake64_transposed,upsample=runs/cake64_upsample --compare transposed,upsample
 
-What it writes (figures under <out>/figures/, numbers in <out>/cake_results.json):
-  - cake_swd_vs_minutes.png: held-out SWD of every checkpoint of every run against the
+What it writes (figures under <out>/figures/<prefix>_*, numbers in <out>/<prefix>_results.json;
+prefix 'cake' unless --prefix):
+  - <prefix>_swd_vs_minutes.png: held-out SWD of every checkpoint of every run against the
     wall-clock minutes from process start to that checkpoint (EMA generator solid, raw
     weights dashed), with the floor (as many training photos vs the held-out photos);
-  - for each of the two main runs: the latest sample grid, the evolution strip over the
-    checkpoint history, and the loss curves; for each ablation run its latest sample grid;
+    the results keep each draw's SWD and the floor's per-chunk values (its spread);
+  - for each main run: the latest sample grid, the evolution strip over the checkpoint
+    history, the loss curves and the samples' power spectrum beside the photos'
+    (`eval.py spectrum`: the checkerboard test); for each ablation run its latest sample grid;
   - inversion of two training photos, two held-out photos and the cat (skimage:chelsea)
     with three procedures (the seed assignment's, the seed report's, the recommended one)
-    by both generators: PSNR/SSIM table, the recommended procedure's evolution strips;
+    by every main run's generator: PSNR/SSIM table, the recommended procedure's evolution strips;
   - perturbation of single coordinates and interpolation between two inverted photos, and
-    both generators side by side on the same targets (compare-generators).
+    two generators side by side on the same targets (compare-generators; --compare, else
+    the first two runs).
+It prints the markdown tables: SWD at the last checkpoint within given minutes, inversion.
 
 It runs the same `eval.py` commands a user would (in this process, so JAX compiles
 once per generator), then copies their outputs under stable names. Every run
@@ -87,13 +94,16 @@ def swd_curves(runs: Dict[str, str], seed: int = 0) -> Dict[str, dict]:
     ctx = RunContext(workdir)
     if not ctx.config.data.holdout:
       raise SystemExit(f"{workdir} holds out no photos (data.holdout); it cannot be scored")
-    minutes = {r["step"]: r["time/process_s"] / 60 for r in read_metrics(workdir)
-               if "time/process_s" in r}
+    records = read_metrics(workdir)
+    minutes = {r["step"]: r["time/process_s"] / 60 for r in records if "time/process_s" in r}
+    epochs = {r["step"]: r["epoch"] for r in records if "epoch" in r}
     held = np.asarray(to_float(ctx.dataset.test["image"]))
     train = np.asarray(to_float(ctx.dataset.train["image"]))
     n = len(held)
     has_ema = ctx.config.train.ema_decay > 0  # The state carries an EMA exactly then.
-    curve = {"step": [], "minutes": [], "swd_ema": [], **({"swd_raw": []} if has_ema else {})}
+    kinds = ["swd_ema", "swd_raw"] if has_ema else ["swd_ema"]
+    curve = {"step": [], "epoch": [], "minutes": [], **{k: [] for k in kinds},
+             **{f"{k}_draws": [] for k in kinds}}
     for step in ctx.steps():
       if step not in minutes:
         continue  # step 0 (written before training) and checkpoints without a time
@@ -101,11 +111,13 @@ def swd_curves(runs: Dict[str, str], seed: int = 0) -> Dict[str, dict]:
       states = {"swd_ema": model, "swd_raw": ctx.family.raw_state(model)} if has_ema else {
           "swd_ema": model}
       curve["step"].append(step)
+      curve["epoch"].append(epochs[step])
       curve["minutes"].append(minutes[step])
       for k, state in states.items():  # The mean over DRAWS sets of n samples.
-        curve[k].append(float(np.mean([
-            swd(ctx.family.sample(state, jax.random.PRNGKey(seed + d), n), held)["swd"]
-            for d in range(DRAWS)])))
+        draws = [float(swd(ctx.family.sample(state, jax.random.PRNGKey(seed + d), n), held)["swd"])
+                 for d in range(DRAWS)]
+        curve[f"{k}_draws"].append(draws)
+        curve[k].append(float(np.mean(draws)))
       print(f"{name} step {step} ({minutes[step]:.1f} min): SWD "
             + ", ".join(f"{k} {curve[k][-1]:.1f}" for k in states), flush=True)
     floor = [swd(train[i:i + n], held)["swd"] for i in range(0, len(train) - n + 1, n)]
@@ -114,29 +126,36 @@ def swd_curves(runs: Dict[str, str], seed: int = 0) -> Dict[str, dict]:
   return out
 
 
-def plot_curves(curves: Dict[str, dict], path: str) -> str:
+def plot_curves(curves: Dict[str, dict], path: str, by_epoch: bool = False) -> str:
+  """SWD against wall-clock minutes (and, `by_epoch`, a second panel against epochs)."""
   from gm import plots  # noqa: F401  (sets the Agg backend)  pylint: disable=g-import-not-at-top
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  fig, ax = plt.subplots(figsize=(7, 4.2))
-  floors = {}
-  for i, (name, c) in enumerate(curves.items()):
-    color = f"C{i}"
-    ema = "swd_raw" in c
-    ax.plot(c["minutes"], c["swd_ema"], "-o", ms=3, color=color,
-            label=f"{name} (EMA)" if ema else name)
-    if ema:
-      ax.plot(c["minutes"], c["swd_raw"], "--", color=color, alpha=0.7, label=f"{name} (raw)")
-    floors.setdefault(c["image_size"], c["floor"])
-  for size, floor in floors.items():
-    ax.axhline(floor, color="k", lw=0.8, ls=":")
-    ax.axhline(1.5 * floor, color="k", lw=0.8, ls="-.")
-    ax.text(0, floor, f" floor {size}px", va="bottom", fontsize=8)
-    ax.text(0, 1.5 * floor, f" 1.5x floor {size}px", va="bottom", fontsize=8)
-  ax.set_xlabel("wall-clock minutes from process start (2-core CPU)")
-  ax.set_ylabel("SWD x1e3 vs held-out photos")
-  ax.set_yscale("log")
-  ax.legend(fontsize=8)
-  ax.set_title("held-out sliced Wasserstein distance over training")
+  xs = [("minutes", "wall-clock minutes from process start (2-core CPU)")]
+  if by_epoch:
+    xs.append(("epoch", "epoch"))
+  fig, axes = plt.subplots(1, len(xs), figsize=(7 * len(xs), 4.2), squeeze=False)
+  for ax, (x, xlabel) in zip(axes[0], xs):
+    floors = {}
+    for i, (name, c) in enumerate(curves.items()):
+      color = f"C{i}"
+      ema = "swd_raw" in c
+      ax.plot(c[x], c["swd_ema"], "-o", ms=3, color=color,
+              label=f"{name} (EMA)" if ema else name)
+      if ema:
+        ax.plot(c[x], c["swd_raw"], "--", color=color, alpha=0.7, label=f"{name} (raw)")
+      floors.setdefault(c["image_size"], c)
+    for size, c in floors.items():
+      floor = c["floor"]
+      ax.axhspan(min(c["floor_chunks"]), max(c["floor_chunks"]), color="k", alpha=0.08, lw=0)
+      ax.axhline(floor, color="k", lw=0.8, ls=":")
+      ax.axhline(1.5 * floor, color="k", lw=0.8, ls="-.")
+      ax.text(0, floor, f" floor {size}px (band: its chunks)", va="bottom", fontsize=8)
+      ax.text(0, 1.5 * floor, f" 1.5x floor {size}px", va="bottom", fontsize=8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("SWD x1e3 vs held-out photos")
+    ax.set_yscale("log")
+    ax.legend(fontsize=8)
+    ax.set_title("held-out sliced Wasserstein distance over training")
   os.makedirs(os.path.dirname(path), exist_ok=True)
   fig.tight_layout()
   fig.savefig(path, dpi=120)
@@ -144,23 +163,28 @@ def plot_curves(curves: Dict[str, dict], path: str) -> str:
   return path
 
 
-def latest_samples(name: str, workdir: str, out_dir: str) -> None:
-  """The run's sample grid of its latest checkpoint, as cake_<name>_samples.png."""
+def latest_samples(name: str, workdir: str, out_dir: str, prefix: str = "cake") -> None:
+  """The run's sample grid of its latest checkpoint, as <prefix>_<name>_samples.png."""
   from gm.commands.base import RunContext  # pylint: disable=g-import-not-at-top
   latest = RunContext(workdir).steps()[-1]
   copy(os.path.join(workdir, "samples", f"step_{latest:08d}.png"), out_dir,
-       f"cake_{name}_samples.png")
+       f"{prefix}_{name}_samples.png")
 
 
-def run_figures(name: str, workdir: str, out_dir: str) -> None:
-  latest_samples(name, workdir, out_dir)
+def run_figures(name: str, workdir: str, out_dir: str, prefix: str = "cake") -> dict:
+  """Samples, evolution strip, loss curves and spectrum figures; returns the spectrum's peaks."""
+  latest_samples(name, workdir, out_dir, prefix)
   strip = [p for p in eval_py("evolution", "--workdir", workdir, "--strip", "8", "--rows", "8")
            if p.endswith("evolution_strip.png")][0]
-  copy(strip, out_dir, f"cake_{name}_evolution.png")
-  copy(eval_py("loss-curves", "--workdir", workdir)[0], out_dir, f"cake_{name}_loss_curves.png")
+  copy(strip, out_dir, f"{prefix}_{name}_evolution.png")
+  copy(eval_py("loss-curves", "--workdir", workdir)[0], out_dir,
+       f"{prefix}_{name}_loss_curves.png")
+  paths = eval_py("spectrum", "--workdir", workdir)
+  copy([p for p in paths if p.endswith(".png")][0], out_dir, f"{prefix}_{name}_spectrum.png")
+  return json.load(open([p for p in paths if p.endswith(".json")][0]))["peaks"]
 
 
-def inversions(runs: Dict[str, str], out_dir: str) -> dict:
+def inversions(runs: Dict[str, str], out_dir: str, prefix: str = "cake") -> dict:
   """PSNR/SSIM of every procedure and generator; the recommended one's figures."""
   table = {}
   for name, workdir in runs.items():
@@ -171,13 +195,13 @@ def inversions(runs: Dict[str, str], out_dir: str) -> dict:
       table.setdefault(name, {})[proc] = {k: report[k] for k in ("targets", "psnr_db", "ssim")}
       if proc == "recommended":
         copy([p for p in paths if p.endswith("_evolution.png") or "_evolution_step" in p
-              and p.endswith(".png")][0], out_dir, f"cake_{name}_invert_evolution.png")
+              and p.endswith(".png")][0], out_dir, f"{prefix}_{name}_invert_evolution.png")
         z = [p for p in paths if p.endswith(".npz")][0]
         perturb = eval_py("perturb", "--workdir", workdir, "--z", z, "--target", "0")
-        copy(perturb[0], out_dir, f"cake_{name}_perturb.png")
+        copy(perturb[0], out_dir, f"{prefix}_{name}_perturb.png")
         interp = eval_py("interpolate", "--workdir", workdir, "--a", "test:0", "--b", "test:1",
                          *opts)
-        copy(interp[0], out_dir, f"cake_{name}_interpolate.png")
+        copy(interp[0], out_dir, f"{prefix}_{name}_interpolate.png")
   return table
 
 
@@ -192,43 +216,85 @@ def markdown_inversion_table(table: dict) -> str:
   return "\n".join(rows)
 
 
+def markdown_curve_table(curves: Dict[str, dict], marks=(10, 20, 30, 60)) -> str:
+  """SWD (mean of the draws) at the last checkpoint within each mark (minutes), the last one,
+  and last / floor; the floor row gives the floor's chunk range."""
+  head = " | ".join(f"<= {m:g} min" for m in marks)
+  rows = [f"| run | {head} | last (minutes) | last / floor |",
+          "|---|" + "---|" * (len(marks) + 2)]
+  for name, c in curves.items():
+    for kind, label in (("swd_ema", "EMA"), ("swd_raw", "raw weights")):
+      if kind not in c:
+        continue
+      label = f"{name} ({label})" if "swd_raw" in c else name
+      minutes, values = np.asarray(c["minutes"]), np.asarray(c[kind])
+      cells = []
+      for m in marks:
+        within = np.nonzero(minutes <= m)[0]
+        cells.append(f"{values[within[-1]]:.1f}" if len(within) else "-")
+      rows.append(f"| {label} | {' | '.join(cells)} | {values[-1]:.1f} ({minutes[-1]:.1f}) | "
+                  f"{values[-1] / c['floor']:.2f}x |")
+  floors = {(c["image_size"], round(c["floor"], 6)): c for c in curves.values()}
+  for (size, _), c in floors.items():
+    rows.append(f"| floor ({size} px, {c['num_heldout']} training photos per chunk) | "
+                + " | ".join("" for _ in marks) + f" | {c['floor']:.1f} (chunks "
+                f"{min(c['floor_chunks']):.1f} to {max(c['floor_chunks']):.1f}) | 1x |")
+  return "\n".join(rows)
+
+
 def main():
   ap = argparse.ArgumentParser(description=__doc__,
                                formatter_class=argparse.RawDescriptionHelpFormatter)
-  ap.add_argument("--runs", required=True, help="the two main runs: fast=<dir>,seed004=<dir>")
+  ap.add_argument("--runs", required=True, help="the main runs: name=<dir>,name=<dir>,...")
   ap.add_argument("--ablations", default="", help="more runs for the SWD curves only")
   ap.add_argument("--out", default=os.path.join(ROOT, "docs"))
+  ap.add_argument("--prefix", default="cake", help="figure and results file names' prefix")
+  ap.add_argument("--compare", default="", help="a,b: the two runs compare-generators shows "
+                  "(default: the first two main runs)")
+  ap.add_argument("--minutes", default="10,20,30,60", help="the SWD table's columns")
+  ap.add_argument("--by_epoch", action="store_true",
+                  help="the SWD figure gets a second panel against epochs (for runs that "
+                  "shared the CPU, whose minutes do not compare)")
   ap.add_argument("--skip", default="", help="comma-separated: curves, figures, inversion")
   args = ap.parse_args()
   from gm import cli  # pylint: disable=g-import-not-at-top
   cli.setup_logging(False)
   runs, ablations = parse_runs(args.runs), parse_runs(args.ablations)
+  compare = [n for n in args.compare.split(",") if n] or list(runs)[:2]
+  if len(compare) != 2 or not set(compare) <= set(runs):
+    raise SystemExit(f"--compare: two of the --runs names ({', '.join(runs)}); got {args.compare!r}")
   skip = set(filter(None, args.skip.split(",")))
-  results_path = os.path.join(args.out, "cake_results.json")
+  pre = args.prefix
+  results_path = os.path.join(args.out, f"{pre}_results.json")
   results = json.load(open(results_path)) if os.path.exists(results_path) else {}
   if "curves" not in skip:
     results["curves"] = swd_curves({**runs, **ablations})
-    plot_curves(results["curves"], os.path.join(args.out, "figures", "cake_swd_vs_minutes.png"))
+    plot_curves(results["curves"], os.path.join(args.out, "figures", f"{pre}_swd_vs_minutes.png"),
+                by_epoch=args.by_epoch)
   if "figures" not in skip:
-    for name, workdir in runs.items():
-      run_figures(name, workdir, args.out)
+    results["spectrum"] = {name: run_figures(name, workdir, args.out, pre)
+                           for name, workdir in runs.items()}
     for name, workdir in ablations.items():
-      latest_samples(name, workdir, args.out)
+      latest_samples(name, workdir, args.out, pre)
   if "inversion" not in skip:
-    results["inversion"] = inversions(runs, args.out)
-    (a, wa), (b, wb) = list(runs.items())[:2]
+    results["inversion"] = inversions(runs, args.out, pre)
+    wa, wb = runs[compare[0]], runs[compare[1]]
     paths = eval_py("compare-generators", "--workdir", wa, "--other", wb, "--index", INDEX,
                     "--image", IMAGE, *PROCEDURES["recommended"])
     for p in paths:
       for part in ("invert", "interpolate", "perturb"):
         if p.endswith(f"_{part}.png"):
-          copy(p, args.out, f"cake_compare_{part}.png")
+          copy(p, args.out, f"{pre}_compare_{part}.png")
     results["compare"] = json.load(open([p for p in paths if p.endswith(".json")][0]))
   results["runs"] = {**runs, **ablations}
   with open(results_path, "w") as f:
     json.dump(results, f, indent=1)
+  if "curves" in results:
+    print(markdown_curve_table(results["curves"], [float(m) for m in args.minutes.split(",")]))
   if "inversion" in results:
     print(markdown_inversion_table(results["inversion"]))
+  for name, peaks in results.get("spectrum", {}).items():
+    print(f"{name}: spectrum grid peaks " + json.dumps(peaks))
   for name, c in results.get("curves", {}).items():
     best = int(np.argmin(c["swd_ema"]))
     raw = f" / {c['swd_raw'][-1]:.1f} (raw)" if "swd_raw" in c else ""

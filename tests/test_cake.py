@@ -206,7 +206,12 @@ def test_cake_smoke_trains_from_the_cli_and_draws_its_plots(tmp_path):
   assert ev.returncode == 0, ev.stderr[-2000:]
   assert sorted(os.listdir(wd / "eval")) == sorted([
       "samples_step6.png", "loss_curves.png", "evolution.gif", "gan_score_step6.json",
-      "data_grid.png"])
+      "data_grid.png", "spectrum_step6.png", "spectrum_step6.json"])
+  # The checkerboard test: samples' and photos' spectra at the upsampling grid's frequencies.
+  spec = json.load(open(wd / "eval" / "spectrum_step6.json"))
+  assert spec["num"] == 24 and set(spec["peaks"]) == {"training photos", "samples"}
+  assert all(set(p) == {"period_2", "period_4", "period_8"} for p in spec["peaks"].values())
+  assert all(len(r) == 33 for r in spec["radial"].values())  # |k| = 0 .. 32 at 64 px
   assert not (wd / "tensorboard").exists()  # train.tensorboard=False: no event files.
   # Scores against another folder, decoded at the run's 64x64 crop, beside the training photos'.
   ref = tmp_path / "other photos"
@@ -268,3 +273,19 @@ def test_cake_smoke_resumes_bit_exactly(tmp_path):
   assert int(straight.step) == 6
   assert_bit_identical(straight, resumed)
   assert moved_means(straight.model.d.batch_stats)  # D's batch-norm statistics are in play.
+
+
+def test_cake_section_swd_table_reads_the_last_checkpoint_within_each_mark():
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  spec = importlib.util.spec_from_file_location(
+      "cake_section", os.path.join(ROOT, "scripts", "cake_section.py"))
+  section = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(section)
+  curves = {"grow": {"minutes": [4.0, 9.5, 12.0, 61.0], "swd_ema": [90.0, 50.0, 40.0, 30.0],
+                     "swd_raw": [95.0, 55.0, 45.0, 33.0], "floor": 20.0,
+                     "floor_chunks": [18.0, 22.5], "num_heldout": 112, "image_size": 64}}
+  rows = section.markdown_curve_table(curves, (10, 60)).splitlines()
+  assert rows[0] == "| run | <= 10 min | <= 60 min | last (minutes) | last / floor |"
+  assert rows[2] == "| grow (EMA) | 50.0 | 40.0 | 30.0 (61.0) | 1.50x |"
+  assert rows[3] == "| grow (raw weights) | 55.0 | 45.0 | 33.0 (61.0) | 1.65x |"
+  assert rows[4].startswith("| floor (64 px, 112") and "20.0 (chunks 18.0 to 22.5)" in rows[4]

@@ -1,9 +1,11 @@
-"""Extending gm from outside the package (docs/extending.md): a new GAN loss with its own
-weight and a new generator, registered here, train a `:smoke` step through the one loop."""
+"""Extending gm from outside the package (docs/extending.md): a relativistic GAN loss, a D
+penalty and a G term with their own weights, and a new generator, registered here, train a
+`:smoke` run through the one loop with no edit under gm/."""
 
 import json
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -13,10 +15,25 @@ from gm.models import gan as gan_models
 from tests.conftest import load_config
 
 
-def _mean_output_penalty(d_fn, real, fake, key):
-  """A toy penalty: D's squared mean output on real images (drift, as in PGGAN)."""
-  del fake, key
-  return jnp.mean(d_fn(real) ** 2)
+def _drift(t: gan_losses.TermInputs):
+  """A D penalty: D's squared output on real images (PGGAN's drift)."""
+  return jnp.mean(t.d_fn(t.real) ** 2)
+
+
+def _mean_gap(t: gan_losses.TermInputs):
+  """A G term that reads D(x): the squared gap between D's global mean outputs."""
+  return (t.out.batch_mean(t.out.real) - t.out.batch_mean(t.out.fake)) ** 2
+
+
+def _rahinge_d(o: gan_losses.DOut):
+  """Relativistic average hinge (Jolicoeur-Martineau 2018), D's side."""
+  real, fake = o.real - o.batch_mean(o.fake), o.fake - o.batch_mean(o.real)
+  return jnp.mean(jax.nn.relu(1.0 - real)) + jnp.mean(jax.nn.relu(1.0 + fake))
+
+
+def _rahinge_g(o: gan_losses.DOut):
+  real, fake = o.real - o.batch_mean(o.fake), o.fake - o.batch_mean(o.real)
+  return jnp.mean(jax.nn.relu(1.0 + real)) + jnp.mean(jax.nn.relu(1.0 - fake))
 
 
 class _TinyGenerator(nn.Module):
@@ -32,20 +49,23 @@ class _TinyGenerator(nn.Module):
 
 
 def _register():
-  if "test-hinge-drift" not in gan_losses.GAN_LOSSES:
-    gan_losses.GAN_LOSSES.register("test-hinge-drift")(gan_losses.GANLoss(
-        gan_losses.hinge_d, gan_losses.critic_g, uses_targets=False, probability=False,
-        penalty=_mean_output_penalty, weight="drift_weight"))
+  if "test-rahinge" not in gan_losses.GAN_LOSSES:
+    gan_losses.GAN_LOSSES.register("test-rahinge")(gan_losses.GANLoss(
+        _rahinge_d, _rahinge_g, uses_targets=False, probability=False, needs_real=True))
+    gan_losses.TERMS.register("test-drift")(gan_losses.Term("d", "drift_weight", _drift))
+    gan_losses.TERMS.register("test-gap")(gan_losses.Term("g", "gap_weight", _mean_gap,
+                                                          needs_real=True))
   if "test-tiny" not in gan_models.GENERATORS:
     gan_models.GENERATORS.register("test-tiny")(_TinyGenerator)
 
 
-def test_a_loss_and_a_generator_registered_outside_gm_train_a_smoke_step(tmp_path):
+def test_a_loss_terms_and_a_generator_registered_outside_gm_train_a_smoke_run(tmp_path):
   _register()
   c = load_config("gan_mlp_mnist", "smoke")
   c.model.generator = "test-tiny"
-  c.loss.name = "test-hinge-drift"
-  c.loss.drift_weight = 0.1  # The loss's own weight: one config key.
+  c.loss.name = "test-rahinge"
+  c.loss.drift_weight = 0.1  # Each term's weight: one config key.
+  c.loss.gap_weight = 0.5
   c.train.num_epochs = 1
   c.train.progress = False
   c.train.tensorboard = False
@@ -54,5 +74,20 @@ def test_a_loss_and_a_generator_registered_outside_gm_train_a_smoke_step(tmp_pat
   assert np.asarray(run.model.g.params["Dense_0"]["kernel"]).shape == (96, 16)
   with open(tmp_path / "run" / "metrics.jsonl") as f:
     record = [json.loads(line) for line in f][-1]
-  assert np.isfinite(record["train/drift"]) and record["train/drift"] >= 0
+  assert np.isfinite(record["train/test-drift"]) and record["train/test-drift"] >= 0
+  assert np.isfinite(record["train/test-gap"]) and record["train/test-gap"] >= 0
   assert np.isfinite(record["train/d_loss"]) and np.isfinite(record["train/g_loss"])
+
+
+def test_terms_registered_for_other_configs_stay_off():
+  _register()
+  from gm.families.gan import active_terms  # pylint: disable=g-import-not-at-top
+  c = load_config("gan_mlp_mnist", "smoke")
+  assert active_terms(gan_losses.GAN_LOSSES.get("ns"), c.loss) == []  # no drift/gap keys: off
+  c.loss.drift_weight = 0.0
+  assert active_terms(gan_losses.GAN_LOSSES.get("ns"), c.loss) == []  # weight 0: off
+  c.loss.drift_weight, c.loss.r1_weight = 0.2, 4.0
+  on = active_terms(gan_losses.GAN_LOSSES.get("ns"), c.loss)
+  assert [(name, weight) for name, weight, _ in on] == [("r1", 2.0), ("test-drift", 0.2)]
+  gp = active_terms(gan_losses.GAN_LOSSES.get("wgan-gp"), c.loss)
+  assert [name for name, *_ in gp] == ["gp", "r1", "test-drift"]  # the loss's own term is on

@@ -40,29 +40,58 @@ def _np_sigmoid(v):
   return 1 / (1 + np.exp(-v))
 
 
-def test_losses_match_the_seed_formulas_in_numpy():
+def test_losses_match_their_formulas_in_numpy():
+  """Every registered loss against a plain numpy transcription of its paper's formula
+  (ns / minimax: Goodfellow et al. 2014; lsgan: Mao et al. 2017; hinge: Lim & Ye 2017;
+  wgan-gp: Gulrajani et al. 2017; ragan / ralsgan: Jolicoeur-Martineau 2018, the
+  relativistic average losses)."""
   rng = np.random.default_rng(0)
   r, f = rng.normal(size=64) * 3, rng.normal(size=64) * 3
   t_r, t_f = 0.9 + rng.uniform(-0.05, 0.05, 64), rng.uniform(-0.05, 0.05, 64)
   sr, sf = _np_sigmoid(r), _np_sigmoid(f)
   soft_bce = lambda p, t: -np.mean(t * np.log(p) + (1 - t) * np.log(1 - p))
+  rr, rf = r - f.mean(), f - r.mean()  # relativistic average: against the other batch's mean
   expected = {
       "ns": (-np.mean(np.log(sr)) - np.mean(np.log(1 - sf)), -np.mean(np.log(sf))),
       "minimax": (-np.mean(np.log(sr)) - np.mean(np.log(1 - sf)), np.mean(np.log(1 - sf))),
       "lsgan": (0.5 * np.mean((r - 1) ** 2) + 0.5 * np.mean(f ** 2), 0.5 * np.mean((f - 1) ** 2)),
       "hinge": (np.mean(np.maximum(0, 1 - r)) + np.mean(np.maximum(0, 1 + f)), -np.mean(f)),
       "wgan-gp": (np.mean(f) - np.mean(r), -np.mean(f)),
+      "ragan": (-np.mean(np.log(_np_sigmoid(rr))) - np.mean(np.log(1 - _np_sigmoid(rf))),
+                -np.mean(np.log(_np_sigmoid(rf))) - np.mean(np.log(1 - _np_sigmoid(rr)))),
+      "ralsgan": (np.mean((rr - 1) ** 2) + np.mean((rf + 1) ** 2),
+                  np.mean((rf - 1) ** 2) + np.mean((rr + 1) ** 2)),
   }
-  assert sorted(expected) == L.GAN_LOSSES.names()
+  # Every loss gm registers (tests/test_extending.py registers "test-*" ones from outside).
+  assert sorted(expected) == [n for n in L.GAN_LOSSES.names() if not n.startswith("test-")]
+  out = L.DOut(fake=jnp.asarray(f), real=jnp.asarray(r))
   for name, (d, g) in expected.items():
     loss = L.GAN_LOSSES.get(name)
-    assert float(loss.d(jnp.asarray(r), jnp.asarray(f))) == pytest.approx(d, rel=1e-5), name
-    assert float(loss.g(jnp.asarray(f))) == pytest.approx(g, rel=1e-5, abs=1e-6), name
+    assert float(loss.d(out)) == pytest.approx(d, rel=1e-5), name
+    assert float(loss.g(out)) == pytest.approx(g, rel=1e-5, abs=1e-6), name
+    if not loss.needs_real:  # G's loss must not read D(x) unless it says so.
+      assert float(loss.g(L.DOut(fake=jnp.asarray(f)))) == pytest.approx(g, rel=1e-5, abs=1e-6)
   # Soft / noisy targets enter the cross-entropy and least-squares losses as written.
-  ns = L.GAN_LOSSES.get("ns").d(jnp.asarray(r), jnp.asarray(f), jnp.asarray(t_r), jnp.asarray(t_f))
-  assert float(ns) == pytest.approx(soft_bce(sr, t_r) + soft_bce(sf, t_f), rel=1e-5)
-  ls = L.GAN_LOSSES.get("lsgan").d(jnp.asarray(r), jnp.asarray(f), jnp.asarray(t_r), 0.0)
+  soft = out._replace(real_target=jnp.asarray(t_r), fake_target=jnp.asarray(t_f))
+  assert float(L.GAN_LOSSES.get("ns").d(soft)) == pytest.approx(
+      soft_bce(sr, t_r) + soft_bce(sf, t_f), rel=1e-5)
+  ls = L.GAN_LOSSES.get("lsgan").d(soft._replace(fake_target=0.0))
   assert float(ls) == pytest.approx(0.5 * np.mean((r - t_r) ** 2) + 0.5 * np.mean(f ** 2), rel=1e-5)
+
+
+def test_feature_matching_matches_its_formula():
+  """Salimans et al. (2016): |E_x f(x) - E_z f(G(z))|^2, f = D's sown features."""
+  rng = np.random.default_rng(3)
+  fr, ff = rng.normal(size=(16, 5)), rng.normal(size=(16, 5)) + 0.3
+  expected = np.sum((fr.mean(0) - ff.mean(0)) ** 2)
+  assert float(L.feature_matching(jnp.asarray(fr), jnp.asarray(ff))) == pytest.approx(expected, rel=1e-5)
+  term = L.TERMS.get("feature_matching")
+  assert (term.player, term.weight, term.needs_real, term.needs_features) == ("g", "fm_weight",
+                                                                               True, True)
+  out = L.DOut(fake=jnp.zeros(16), real=jnp.zeros(16), fake_features=jnp.asarray(ff),
+               real_features=jnp.asarray(fr))
+  t = L.TermInputs(None, None, None, out, jax.random.PRNGKey(0), None)
+  assert float(term.fn(t)) == pytest.approx(expected, rel=1e-5)
 
 
 def test_label_smoothing_and_noise_targets():
@@ -108,7 +137,7 @@ def test_each_update_leaves_the_other_network_bit_identical():
   after_d, _ = jax.jit(family.d_step)(state, x, cond, jax.random.PRNGKey(1))
   assert _same(after_d.g, state.g)  # params, Optax state, batch stats, step
   assert not _same(after_d.d.params, state.d.params)
-  after_g, _ = jax.jit(family.g_step, static_argnums=1)(after_d, 16, jax.random.PRNGKey(2))
+  after_g, _ = jax.jit(family.g_step)(after_d, x, cond, jax.random.PRNGKey(2))
   assert _same(after_g.d, after_d.d)
   assert not _same(after_g.g.params, after_d.g.params)
   assert not _same(after_g.g.batch_stats, after_d.g.batch_stats)
@@ -123,15 +152,17 @@ def test_d_steps_per_generator_step_use_separate_batches():
   assert {"d_loss", "g_loss", "d_real", "d_fake", "d_grad_norm", "g_grad_norm"} <= set(metrics)
 
 
-@pytest.mark.parametrize("loss", ["minimax", "lsgan", "hinge", "wgan-gp"])
+@pytest.mark.parametrize("loss", ["minimax", "lsgan", "hinge", "wgan-gp", "ragan", "ralsgan"])
 def test_every_loss_trains_one_step(loss):
   c = _tiny("dcgan_mnist", batch_size=8)
   c.loss.name = loss
   c.loss.r1_weight = 1.0 if loss == "hinge" else 0.0
+  c.loss.fm_weight = 0.5 if loss == "ralsgan" else 0.0  # A G term beside a loss that reads D(x).
   family, state, batch = _init(c)
   _, metrics = jax.jit(family.train_step)(state, batch, jax.random.PRNGKey(0))
   assert all(np.isfinite(float(v)) for v in metrics.values())
   assert ("gp" in metrics) == (loss == "wgan-gp") and ("r1" in metrics) == (loss == "hinge")
+  assert ("feature_matching" in metrics) == (loss == "ralsgan")
 
 
 def test_label_options_are_refused_for_losses_without_targets():
@@ -151,6 +182,7 @@ from gm import families, sharding
 assert jax.device_count() == 8
 c = load_config("cgan_mnist", "smoke")  # conditional DCGAN: batch norm in G, labels
 c.train.batch_size = 32
+{extra}
 # SGD: Adam's first steps are lr * sign(grad), which turns float-rounding noise in
 # near-zero gradients into lr-sized differences; SGD keeps the comparison sharp.
 for o in (c.optim_g, c.optim_d):
@@ -212,11 +244,17 @@ assert worst < 2e-3, worst
 """
 
 
-def test_sharded_pmapped_and_single_device_updates_agree():
+@pytest.mark.parametrize("extra", [
+    "",
+    # Batch statistics inside the losses (the relativistic means, feature matching's mean
+    # features) must be the global batch's: 8 devices of 4 examples give the 32-example step.
+    "c.loss.name, c.loss.fm_weight = 'ralsgan', 1.0",
+], ids=["ns", "ralsgan+fm"])
+def test_sharded_pmapped_and_single_device_updates_agree(extra):
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
              JAX_PLATFORMS="cpu")
-  out = subprocess.run([sys.executable, "-c", _MULTI_DEVICE.format(root=ROOT)], env=env,
-                       capture_output=True, text=True, timeout=600)
+  out = subprocess.run([sys.executable, "-c", _MULTI_DEVICE.format(root=ROOT, extra=extra)],
+                       env=env, capture_output=True, text=True, timeout=600)
   assert out.returncode == 0, out.stderr[-3000:]
   assert "WORST" in out.stdout
 

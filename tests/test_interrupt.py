@@ -176,3 +176,25 @@ def test_gan_eval_measures_the_spread_of_samples():
   assert float(m["fake_std"][0]) > 0.05
   flat = state.replace(g=state.g.replace(params=jax.tree.map(np.zeros_like, state.g.params)))
   assert float(family.eval_step(flat, batch, jax.random.PRNGKey(1))["fake_std"][0]) < 1e-6
+
+
+def test_gan_health_warns_when_the_quality_score_keeps_worsening():
+  from gm import health  # pylint: disable=g-import-not-at-top
+  c = _config()
+  c.health.degrade_evals, c.health.degrade_margin = 3, 0.1
+  train_only = {"epoch": 0, "train/d_loss": 0.7}
+  swds = [40.0, 30.0, 31.0, 32.0, 34.0]  # best 30 at epoch 20, then worse three times in a row
+  history = []
+  for i, v in enumerate(swds, 1):
+    history += [dict(train_only, epoch=10 * i - 5), {"epoch": 10 * i, "quality/swd": v}]
+  (w,) = health.warnings(c, history)
+  assert "degrading" in w and "30 -> 31 -> 32 -> 34" in w and "epoch 20" in w
+  assert health.warnings(c, history + [train_only]) == []  # only at a scored checkpoint
+  assert health.warnings(c, history[:-1] + [{"epoch": 50, "quality/swd": 32.5}]) == []  # within 10%
+  assert health.warnings(c, history[:-1] + [{"epoch": 50, "quality/swd": 31.5}]) == []  # not rising
+  # Larger-is-better scores worsen downwards.
+  up = [{"epoch": i, "judge/acc": v} for i, v in enumerate([0.9, 0.95, 0.8, 0.7, 0.6])]
+  (w,) = health.warnings(c, up, ("judge/acc", "max"))
+  assert "0.95 -> 0.8 -> 0.7 -> 0.6" in w
+  c.health.degrade_evals = 0
+  assert health.warnings(c, history) == []

@@ -62,7 +62,8 @@ def test_ae_test_reconstruction_error_falls():
   assert after < 0.7 * before, (before, after)
 
 
-@pytest.mark.parametrize("loss", ["ns", "minimax", "lsgan", "hinge", "wgan-gp"])
+@pytest.mark.parametrize("loss", ["ns", "minimax", "lsgan", "hinge", "wgan-gp", "ragan", "ralsgan",
+                                  "ns+fm"])
 def test_each_gan_update_lowers_its_own_loss_with_the_other_network_frozen(loss):
   """One discriminator update (G frozen) on a batch lowers D's loss on that batch and widens
   the gap between its outputs on real and fake; eight updates turn the untrained D, which
@@ -77,11 +78,12 @@ def test_each_gan_update_lowers_its_own_loss_with_the_other_network_frozen(loss)
   `d_step`'s own readout of D on G's samples, computed outside `g_step`, so a sign error in the
   generator's loss cannot hide behind its own metric.
   """
+  loss, _, fm = loss.partition("+")  # ns+fm: feature matching added to G's loss
   _, family, state, ds = _setup("gan_mlp_mnist", loss__name=loss, optim_g__lr=1e-4,
-                                optim_d__lr=1e-4)
+                                optim_d__lr=1e-4, loss__fm_weight=1.0 if fm else 0.0)
   x = family.inputs({"image": ds.train["image"][:64]})
   kd, kg = jax.random.PRNGKey(1), jax.random.PRNGKey(2)
-  d_step, g_step = jax.jit(family.d_step), jax.jit(family.g_step, static_argnums=1)
+  d_step, g_step = jax.jit(family.d_step), jax.jit(family.g_step)
   lc = family.config.loss
 
   def d_objective(m):  # What the D step minimises, on its batch.
@@ -98,9 +100,13 @@ def test_each_gan_update_lowers_its_own_loss_with_the_other_network_frozen(loss)
     trained_d, _ = d_step(trained_d, x, None, kd)
   _, m8 = d_step(trained_d, x, None, kd)  # After 8 updates. Measured gaps: ns and minimax 0.45,
   assert float(m8["d_real"] - m8["d_fake"]) > 0.3, (m0, m8)  # lsgan 1.08; swapped lsgan -0.19.
-  after_g, g0 = g_step(after_d, 64, kg)
-  _, g1 = g_step(after_g, 64, kg)  # Same noise and labels: G's new parameters.
-  assert float(g1["g_loss"]) < float(g0["g_loss"]), (g0, g1)
+  after_g, g0 = g_step(after_d, x, None, kg)
+  _, g1 = g_step(after_g, x, None, kg)  # Same noise and labels: G's new parameters.
+  g_objective = lambda m: float(m["g_loss"] + lc.fm_weight * m.get("feature_matching", 0.0))
+  assert g_objective(g1) < g_objective(g0), (g0, g1)
+  if fm:  # Feature matching dominates this G step: it pulls G's features to the reals'.
+    assert float(g1["feature_matching"]) < float(g0["feature_matching"]), (g0, g1)
+    return
   # D's readout of G's samples in the D step (same D, noise and draws as m1): G's new samples
   # look more real to D.
   _, seen_after = d_step(after_g, x, None, kd)

@@ -170,3 +170,35 @@ def minimax(ctx, args):
   fig = plots.trajectory(path, os.path.join(args.out, "minimax.png"),
                          title=f"alternating gradient steps on x*y, lr {args.lr:g}")
   return [table, fig]
+
+
+@command("spectrum", "mean power spectrum of samples beside the training photos' (Fourier "
+         "checkerboard test for upsampling artifacts): figure and peak ratios at the period-2/4/8 "
+         "frequencies, JSON", ("gan",),
+         lambda p: (p.add_argument("--num", type=int, default=512,
+                                   help="samples and photos (at most the training photos)"),
+                    p.add_argument("--seed", type=int, default=0)),
+         applies=lambda ctx: not _conditional(ctx))
+def spectrum(ctx, args):
+  from gm.metrics import spectrum as spec  # pylint: disable=g-import-not-at-top
+  family = ctx.family
+  if family.num_classes:
+    raise UserError("spectrum compares an unconditional generator's samples with the photos; "
+                    "this run is conditional")
+  photos = np.asarray(to_float(ctx.dataset.train["image"]))
+  num = min(args.num, len(photos))
+  if num < 2:
+    raise UserError("--num must be >= 2")
+  samples = np.asarray(family.sample(ctx.state, ctx.key(args.seed), num))
+  spectra = {"training photos": spec.power_spectrum(photos[:num]),
+             "samples": spec.power_spectrum(samples)}
+  result = {"num": num, "step": ctx.step,
+            "peaks": {k: spec.grid_peaks(v) for k, v in spectra.items()},
+            "radial": {k: spec.radial_profile(v).tolist() for k, v in spectra.items()}}
+  ratio = spectra["samples"] / np.maximum(spectra["training photos"], 1e-30)
+  peaks = ", ".join(f"{k.split('_')[1]} px {v:.2f}" for k, v in result["peaks"]["samples"].items())
+  figure = plots.spectra({**spectra, "samples / photos": ratio},
+                         {k: np.asarray(v) for k, v in result["radial"].items()},
+                         ctx.path("spectrum"),
+                         title=f"step {ctx.step}: {num} samples; grid peaks (samples) {peaks}")
+  return [write_json(ctx.path("spectrum", "json"), result), figure]

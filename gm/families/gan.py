@@ -94,13 +94,34 @@ NOISES = {"uniform": lambda key, shape: jax.random.uniform(key, shape, minval=-1
           "normal": jax.random.normal}
 
 
+def active_terms(loss: gan_losses.GANLoss, lc: ml_collections.ConfigDict):
+  """[(name, weight, Term)] of the terms on for this loss and config, in name order: those the
+  loss lists, and those whose weight `loss.<key>` is non-zero (`Term.by_weight`)."""
+  for name in loss.terms:
+    gan_losses.TERMS.get(name)  # An unknown name: the registry's error lists the valid ones.
+  out = []
+  for name in gan_losses.TERMS.names():
+    term = gan_losses.TERMS.get(name)
+    if term.player not in ("d", "g"):
+      raise ConfigError(f"loss term {name!r} has player {term.player!r}; it must be 'd' or 'g'")
+    if term.weight not in lc:
+      if name in loss.terms:
+        raise ConfigError(f"loss {lc.name!r} needs loss.{term.weight} (the weight of its term "
+                          f"{name!r}); set it in the config")
+      continue  # A term registered for other configs.
+    if name in loss.terms or (term.by_weight and lc[term.weight]):
+      out.append((name, term.scale * lc[term.weight], term))
+  return out
+
+
 @FAMILIES.register("gan")
 class GAN(GANSampling, Family):
   """GAN of `model.generator` and `model.discriminator` trained with `loss.name`.
 
   Config keys: model.{generator, discriminator, noise_dim, noise (uniform |
   normal), num_classes (0: unconditional; >0: both nets see a one-hot label)};
-  loss.{name, label_smoothing, label_noise, gp_weight, r1_weight};
+  loss.{name, label_smoothing, label_noise} and the weights of the loss terms
+  (`gm.losses.gan.TERMS`: gp_weight, r1_weight, fm_weight);
   optim_g, optim_d (separate optimizers); train.d_steps.
   """
 
@@ -116,8 +137,15 @@ class GAN(GANSampling, Family):
     self._noise = NOISES[m.noise]
     self.loss = gan_losses.GAN_LOSSES.get(lc.name)
     if not self.loss.uses_targets and (lc.label_smoothing or lc.label_noise):
-      raise ConfigError(f"loss.label_smoothing / label_noise apply to ns, minimax and lsgan, "
+      with_targets = gan_losses.loss_names(lambda loss: loss.uses_targets)
+      raise ConfigError(f"loss.label_smoothing / label_noise apply to {', '.join(with_targets)}, "
                        f"not {lc.name!r}; set them to 0")
+    terms = active_terms(self.loss, lc)
+    self.d_terms = [t for t in terms if t[2].player == "d"]
+    self.g_terms = [t for t in terms if t[2].player == "g"]
+    self.d_features = self.loss.needs_features or any(t.needs_features for *_, t in self.d_terms)
+    self.g_features = self.loss.needs_features or any(t.needs_features for *_, t in self.g_terms)
+    self.g_needs_real = self.loss.needs_real or any(t.needs_real for *_, t in self.g_terms)
     self.d_steps = config.train.d_steps
     if self.d_steps < 1:
       raise ConfigError(f"train.d_steps={self.d_steps}; it must be >= 1")
@@ -339,8 +367,9 @@ class GAN(GANSampling, Family):
     return precision.to_float32(out), upd.get("batch_stats", {})
 
   def discriminate(self, d: TrainState, x, cond=None, train: bool = False, key=None, params=None,
-                   bn_running: bool = False):
-    """(outputs [B] (logits or critic scores), updated batch stats).
+                   bn_running: bool = False, features: bool = False):
+    """(outputs [B] (logits or critic scores), updated batch stats), and with `features` the
+    features [B, F] the discriminator sows as a third item.
 
     `bn_running`: in training mode, normalise with the running statistics (and
     leave them unchanged) while dropout stays on.
@@ -348,12 +377,17 @@ class GAN(GANSampling, Family):
     params, x, cond = precision.cast((d.params if params is None else params, x, cond), self.dtype)
     variables = {"params": params, "batch_stats": d.batch_stats}
     grow = self._grow_args(d.step // self.d_steps)
-    if not train:
-      return (precision.to_float32(self.disc.apply(variables, x, cond, train=False, **grow)),
-              d.batch_stats)
-    out, upd = self.disc.apply(variables, x, cond, train=True, bn_running=bn_running,
-                               mutable=["batch_stats"], rngs={"dropout": key}, **grow)
-    return precision.to_float32(out), upd.get("batch_stats", {})
+    mutable = ["batch_stats"] + (["intermediates"] if features else [])
+    if train:
+      out, upd = self.disc.apply(variables, x, cond, train=True, bn_running=bn_running,
+                                 mutable=mutable, rngs={"dropout": key}, **grow)
+    else:
+      out, upd = self.disc.apply(variables, x, cond, train=False, mutable=mutable, **grow)
+    stats = upd.get("batch_stats", {}) if train else d.batch_stats
+    if not features:
+      return precision.to_float32(out), stats
+    return (precision.to_float32(out), stats,
+            precision.to_float32(upd["intermediates"]["features"][-1]))
 
   def _local_key(self, key: jax.Array) -> jax.Array:
     """Per-device key for per-image draws that are not sliced from a global draw."""
@@ -375,49 +409,25 @@ class GAN(GANSampling, Family):
   # --- updates -------------------------------------------------------------------
 
   def d_step(self, state: GANState, x: jnp.ndarray, cond, key: jax.Array) -> Tuple[GANState, Metrics]:
-    """One discriminator update on real images x [B, ...] and as many fresh fakes."""
-    lc = self.config.loss
+    """One discriminator update on real images x [B, ...] and as many fresh fakes:
+    `loss.d(DOut)` plus the active D terms (`gm.losses.gan`)."""
+    n = x.shape[0]
     kz, kt, kdrop, kp, ka = jax.random.split(key, 5)
     kdrop = self._local_key(kdrop)  # Dropout masks differ between devices.
-    n = x.shape[0]
     fake, _ = self.generate(state.g, self.noise(kz, n), cond, train=True)  # G's stats untouched.
     fake = jax.lax.stop_gradient(fake)
-    ka_real, ka_diff = jax.random.split(self._local_key(ka))
-    x = self._augment_real(x, ka_real)
-    both = self._diff_augment(jnp.concatenate([x, fake]), ka_diff)
-    kr, kf = jax.random.split(kt)
-    noise = lc.label_noise
-    draw_t = lambda k, value: self._draw(
-        lambda k, s: gan_losses.targets(k, s[0], value, noise), k, (n,))
-    real_t = draw_t(kr, 1.0 - lc.label_smoothing)
-    fake_t = draw_t(kf, 0.0)
-    both_cond = None if cond is None else jnp.concatenate([cond, cond])
+    x, both = self._d_inputs(x, fake, ka)
+    real_t, fake_t = self._targets(kt, n)
 
     def loss_fn(params):
-      if self.d_batches == "joint":
-        # Real and fake go through D as one batch (as the 64x64 seed): batch norm sees both.
-        out, stats = self.discriminate(state.d, both, both_cond, True, kdrop, params)
-        real_out, fake_out = out[:n], out[n:]
-      else:  # Two forward passes (as PyTorch loops do): batch norm sees real, then fake.
-        k_real, k_fake = jax.random.split(kdrop)
-        real_out, stats = self.discriminate(state.d, both[:n], cond, True, k_real, params)
-        fake_out, stats = self.discriminate(state.d.replace(batch_stats=stats), both[n:], cond,
-                                            True, k_fake, params)
-      loss = self.loss.d(real_out, fake_out, real_t, fake_t)
+      real_out, fake_out, stats, feats = self._d_pass(state.d, params, both, cond, kdrop)
+      out = gan_losses.DOut(fake_out, real_out, *feats, real_t, fake_t, self.axis_name)
+      loss = self.loss.d(out)
       aux = {"d_loss": loss, "d_real": self._readout(real_out).mean(),
              "d_fake": self._readout(fake_out).mean()}
       d_fn = lambda im: self.discriminate(state.d, im, cond, True, kdrop, params)[0]
-      if self.loss.gradient_penalty:
-        eps = self._draw(jax.random.uniform, kp, (n,))
-        aux["gp"] = gan_losses.gradient_penalty(d_fn, x, fake, eps)
-        loss = loss + lc.gp_weight * aux["gp"]
-      if lc.r1_weight:
-        aux["r1"] = gan_losses.r1_penalty(d_fn, x)
-        loss = loss + 0.5 * lc.r1_weight * aux["r1"]
-      if self.loss.penalty is not None:  # The loss's own weighted term (`GANLoss.penalty`).
-        name = self.loss.weight.removesuffix("_weight")
-        aux[name] = self.loss.penalty(d_fn, x, fake, jax.random.fold_in(kp, 1))
-        loss = loss + lc[self.loss.weight] * aux[name]
+      loss = self._add_terms(loss, aux, self.d_terms,
+                             gan_losses.TermInputs(d_fn, x, fake, out, kp, self._draw))
       return loss, (stats, aux)
 
     grads, (stats, metrics) = jax.grad(loss_fn, has_aux=True)(state.d.params)
@@ -426,19 +436,39 @@ class GAN(GANSampling, Family):
     d = state.d.apply_gradients(grads=grads).replace(batch_stats=stats)
     return state.replace(d=d), metrics
 
-  def g_step(self, state: GANState, n: int, key: jax.Array) -> Tuple[GANState, Metrics]:
-    """One generator update on n fresh fakes labelled real (D's params and stats untouched)."""
+  def g_step(self, state: GANState, x: jnp.ndarray, cond, key: jax.Array
+             ) -> Tuple[GANState, Metrics]:
+    """One generator update on as many fresh fakes as x [B, ...] has rows: `loss.g(DOut)` plus
+    the active G terms. D's params and stats are untouched; D sees the real batch (x, cond)
+    only when the loss or a G term `needs_real`."""
+    n = x.shape[0]
     kz, kc, kdrop, ka = jax.random.split(key, 4)
     kdrop = self._local_key(kdrop)
-    z, cond = self.noise(kz, n), self.random_labels(kc, n)
+    z, fake_cond = self.noise(kz, n), self.random_labels(kc, n)
+    bn_running = self.d_bn_in_g_step == "running"
+    real = real_out = real_feats = None
+    if self.g_needs_real:  # D on the real batch, as in D's step (augmented; D fixed).
+      kr, kreal_drop = jax.random.split(jax.random.fold_in(ka, 1))
+      real, real_in = self._d_inputs(x, None, kr)
+      real_out, _, *real_feats = self.discriminate(
+          state.d, real_in, cond, True, self._local_key(kreal_drop), bn_running=bn_running,
+          features=self.g_features)
+      real_feats = (real_feats or [None])[0]
 
     def loss_fn(params):
-      fake, stats = self.generate(state.g, z, cond, train=True, params=params)
+      fake, stats = self.generate(state.g, z, fake_cond, train=True, params=params)
       fake = self._diff_augment(fake, self._local_key(ka))
-      out, _ = self.discriminate(state.d, fake, cond, True, kdrop,
-                                 bn_running=self.d_bn_in_g_step == "running")
+      fake_out, _, *feats = self.discriminate(state.d, fake, fake_cond, True, kdrop,
+                                              bn_running=bn_running, features=self.g_features)
+      out = gan_losses.DOut(fake_out, real_out, (feats or [None])[0], real_feats,
+                            axis_name=self.axis_name)
       loss = self.loss.g(out)
-      return loss, (stats, {"g_loss": loss})
+      aux = {"g_loss": loss}
+      d_fn = lambda im: self.discriminate(state.d, im, fake_cond, True, kdrop,
+                                          bn_running=bn_running)[0]
+      loss = self._add_terms(loss, aux, self.g_terms, gan_losses.TermInputs(
+          d_fn, real, fake, out, jax.random.fold_in(ka, 3), self._draw))
+      return loss, (stats, aux)
 
     grads, (stats, metrics) = jax.grad(loss_fn, has_aux=True)(state.g.params)
     grads, metrics = self._mean(grads), self._mean(metrics)
@@ -446,6 +476,49 @@ class GAN(GANSampling, Family):
     g = state.g.apply_gradients(grads=grads).replace(batch_stats=stats)
     ema = None if state.ema is None else self.update_ema(state.ema, g.params, g.step)
     return state.replace(g=g, ema=ema), metrics
+
+  # --- the steps' plumbing: D's inputs, targets, passes and terms ---------------------
+
+  def _d_inputs(self, x: jnp.ndarray, fake: Optional[jnp.ndarray], key: jax.Array):
+    """(x after the data augmentation, D's input batch: [x; fake] after DiffAugment [2B, ...]
+    (x alone without fake))."""
+    k_real, k_diff = jax.random.split(self._local_key(key))
+    x = self._augment_real(x, k_real)
+    return x, self._diff_augment(x if fake is None else jnp.concatenate([x, fake]), k_diff)
+
+  def _targets(self, key: jax.Array, n: int):
+    """Real and fake targets [n] (label smoothing and noise; global draws)."""
+    lc = self.config.loss
+    kr, kf = jax.random.split(key)
+    draw_t = lambda k, value: self._draw(
+        lambda k, s: gan_losses.targets(k, s[0], value, lc.label_noise), k, (n,))
+    return draw_t(kr, 1.0 - lc.label_smoothing), draw_t(kf, 0.0)
+
+  def _d_pass(self, d: TrainState, params, both: jnp.ndarray, cond, key: jax.Array):
+    """D in training mode on [real; fake] (2n rows): (real_out [n], fake_out [n], new batch
+    stats, (real_features, fake_features) or (None, None)). `train.d_batches`: 'joint' is one
+    pass over both (batch norm sees both, as the assignment's 64x64 model); else real, then
+    fake (as PyTorch loops do)."""
+    n = both.shape[0] // 2
+    want = self.d_features
+    if self.d_batches == "joint":
+      both_cond = None if cond is None else jnp.concatenate([cond, cond])
+      out, stats, *f = self.discriminate(d, both, both_cond, True, key, params, features=want)
+      feats = (f[0][:n], f[0][n:]) if want else (None, None)
+      return out[:n], out[n:], stats, feats
+    k_real, k_fake = jax.random.split(key)
+    real_out, stats, *fr = self.discriminate(d, both[:n], cond, True, k_real, params,
+                                             features=want)
+    fake_out, stats, *ff = self.discriminate(d.replace(batch_stats=stats), both[n:], cond, True,
+                                             k_fake, params, features=want)
+    return real_out, fake_out, stats, (fr[0], ff[0]) if want else (None, None)
+
+  def _add_terms(self, loss, aux: dict, terms, inputs) -> jnp.ndarray:
+    """loss + sum of weight * term over `terms` ((name, weight, Term)), each logged in aux."""
+    for i, (name, weight, term) in enumerate(terms):
+      aux[name] = term.fn(inputs._replace(key=jax.random.fold_in(inputs.key, i)))
+      loss = loss + weight * aux[name]
+    return loss
 
   def train_step(self, state: GANState, batch: Batch, key: jax.Array):
     """`d_steps` discriminator updates (one per chunk of the batch), then one generator update;
@@ -464,7 +537,9 @@ class GAN(GANSampling, Family):
       state, m = self.d_step(state, x[chunk], None if cond is None else cond[chunk], keys[i])
       d_metrics.append(m)
     metrics = jax.tree.map(lambda *v: sum(v) / len(v), *d_metrics)
-    state, g_metrics = self.g_step(state, n, keys[-1])
+    last = slice(x.shape[0] - n, None)  # G's step sees the last chunk when it reads D(x).
+    state, g_metrics = self.g_step(state, x[last], None if cond is None else cond[last],
+                                   keys[-1])
     return state, {**metrics, **g_metrics}
 
   def eval_step(self, state: GANState, batch: Batch, key: jax.Array) -> Metrics:

@@ -157,7 +157,9 @@ def _train(config, workdir, dataset, mesh, per_step, rollback) -> RunState:
                           initial=epoch * programs.runner.steps, enabled=tc.progress and primary)
 
   bar = progress_bar(epoch)
-  history = []  # This session's records, for the health warnings.
+  # The run's records so far (earlier sessions' too), for the health warnings.
+  history = (rundir.read_metrics(workdir) if epoch and primary
+             and os.path.exists(os.path.join(workdir, "metrics.jsonl")) else [])
   stop = stop_lib.GracefulStop()
   t_session = time.perf_counter()  # time/session_s: this process's loop time, all of it.
   try:
@@ -194,7 +196,7 @@ def _train(config, workdir, dataset, mesh, per_step, rollback) -> RunState:
       record["time/process_s"] = stop_lib.process_seconds()  # Imports, data, compiles too.
       writer.write(int(run.step), record)
       history.append(record)
-      for warning in health.warnings(config, history):
+      for warning in health.warnings(config, history, family.best_metric):
         log.warning("epoch %d: %s", epoch, warning)
       faults.kill_point("epoch_logged")
       bar.set_postfix({k.split("/")[-1]: f"{v:.4g}" for k, v in record.items()
