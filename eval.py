@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from gm import cli, config_utils
+from gm.api import Run
 from gm.commands import COMMANDS, RunContext
 from gm.errors import UserError
 
@@ -62,7 +63,7 @@ def run(args) -> None:
     _run_one(RunContext.from_config(config_utils.load_file(args.config, args.set), args.out),
              args.command, args)
     return
-  ctx = RunContext(args.workdir, args.step, args.raw)
+  ctx = Run(args.workdir, args.step, args.raw)  # The Python API's run: one path for both.
   if args.command == "all":
     names = [n for n in ALL.get(ctx.config.family, ["loss-curves", "evolution"])
              if COMMANDS.get(n).applies(ctx)]

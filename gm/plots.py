@@ -3,9 +3,12 @@
 import os
 from typing import Dict, List, Optional, Sequence
 
+import sys
+
 import matplotlib
 
-matplotlib.use("Agg")
+if "ipykernel" not in sys.modules:  # Files only; a notebook keeps its inline backend.
+  matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  pylint: disable=g-import-not-at-top
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402

@@ -96,44 +96,10 @@ def _folder_floor(ctx, real: np.ndarray, reference_dir: str) -> dict:
                     p.add_argument("--name", default="gan_score",
                                    help="file name stem under <workdir>/eval/")))
 def gan_score(ctx, args):
-  family = ctx.family
-  test, train = ctx.dataset.test, ctx.dataset.train
-  if args.reference:
-    if family.scoring == "judge":
-      raise UserError("--reference applies to image-folder runs; MNIST runs are scored against "
-                      "the MNIST test set by the judge")
-    test = {"image": _reference_photos(ctx.config, args.reference)}
-  num = min(args.num, len(test["image"]))
-  if num < 2:
-    raise UserError("--num must be >= 2")
-  inception = None
-  if family.scoring == "judge":
-    judge = load_judge(args.judge or ctx.config.eval.judge)
-    # The floor to read the numbers against: as many real training images vs the test images.
-    floor = {"real_train_vs_test": judge.distances(
-        np.asarray(to_float(train["image"][:num])), np.asarray(to_float(test["image"][:num])))}
-    what = judge.workdir
-  else:
-    num = min(num, FOLDER_MAX_REAL)  # What sample_scores compares against.
-    judge, inception = None, sample_scores.inception_of(ctx.config)
-    what = ("sliced Wasserstein distance (PGGAN's, x 10^3); precision / recall / density / "
-            f"coverage (k = 5) on {random_cnn.VERSION} features" +
-            (" and on Inception features; FID" if family.inception_weights else ""))
-    floor = _folder_floor(ctx, np.asarray(to_float(test["image"][:num])), args.reference)
   steps = ctx.steps() if args.all else [ctx.resolve(args.step)]
-  bar = plots.progress(total=len(steps), enabled=args.all, unit="checkpoint")
-  records = []
-  for step in steps:
-    state = ctx.model_at(step)
-    scores = sample_scores.sample_scores(family, state, judge, ctx.key(args.seed), test, num=num,
-                                         inception=inception)
-    records.append({"step": step, **scores})
-    bar.write(json.dumps(records[-1]))
-    bar.update(1)
-  bar.close()
-  result = {"judge": what, "num_samples": num, **floor, "scores": records}
-  if args.reference:
-    result["reference"] = os.path.abspath(args.reference)
+  result = score_checkpoints(ctx, steps, args.num, args.seed, args.reference, args.judge,
+                             progress=args.all)
+  records, floor = result["scores"], {k: v for k, v in result.items() if k.startswith("real_")}
   name = f"{args.name}_vs_{_safe_name(args.reference)}" if args.reference else args.name
   if args.seed:  # Another draw of samples keeps its own file beside seed 0's.
     name += f"_seed{args.seed}"
@@ -144,8 +110,54 @@ def gan_score(ctx, args):
   (real_vs_real,) = floor.values()
   paths.append(plots.curves(
       records, keys, os.path.join(ctx.out_dir, f"{name}_history.png"), x="step",
-      title=f"{num} samples per checkpoint; dashed: {next(iter(floor))}", hlines=real_vs_real))
+      title=f"{result['num_samples']} samples per checkpoint; dashed: {next(iter(floor))}",
+      hlines=real_vs_real))
   return paths
+
+
+def score_checkpoints(ctx, steps, num: int, seed: int = 0, reference: str = "", judge: str = "",
+                      progress: bool = False) -> dict:
+  """gan-score's numbers for `steps` of the run: {'judge': what scores, 'num_samples',
+  the real-vs-real floor ('real_train_vs_test' or 'real_train_vs_reference'), 'scores':
+  [{'step', ...}], 'reference' if given}. `Run.score` and the command share it."""
+  family = ctx.family
+  test, train = ctx.dataset.test, ctx.dataset.train
+  if reference:
+    if family.scoring == "judge":
+      raise UserError("--reference applies to image-folder runs; MNIST runs are scored against "
+                      "the MNIST test set by the judge")
+    test = {"image": _reference_photos(ctx.config, reference)}
+  num = min(num, len(test["image"]))
+  if num < 2:
+    raise UserError("--num must be >= 2")
+  inception = None
+  if family.scoring == "judge":
+    judge = load_judge(judge or ctx.config.eval.judge)
+    # The floor to read the numbers against: as many real training images vs the test images.
+    floor = {"real_train_vs_test": judge.distances(
+        np.asarray(to_float(train["image"][:num])), np.asarray(to_float(test["image"][:num])))}
+    what = judge.workdir
+  else:
+    num = min(num, FOLDER_MAX_REAL)  # What sample_scores compares against.
+    judge, inception = None, sample_scores.inception_of(ctx.config)
+    what = ("sliced Wasserstein distance (PGGAN's, x 10^3); precision / recall / density / "
+            f"coverage (k = 5) on {random_cnn.VERSION} features" +
+            (" and on Inception features; FID" if family.inception_weights else ""))
+    floor = _folder_floor(ctx, np.asarray(to_float(test["image"][:num])), reference)
+  bar = plots.progress(total=len(steps), enabled=progress, unit="checkpoint")
+  records = []
+  for step in steps:
+    state = ctx.model_at(step)
+    scores = sample_scores.sample_scores(family, state, judge, ctx.key(seed), test, num=num,
+                                         inception=inception)
+    records.append({"step": step, **scores})
+    bar.write(json.dumps(records[-1]))
+    bar.update(1)
+  bar.close()
+  result = {"judge": what, "num_samples": num, **floor, "scores": records}
+  if reference:
+    result["reference"] = os.path.abspath(reference)
+  return result
 
 
 @command("minimax", "the seeds' exercise: alternating gradient steps on f(x, y) = x*y; prints "

@@ -82,7 +82,7 @@ def samples(ctx, args):
     if args.label >= classes:
       raise UserError(f"--label must be in 0..{classes - 1}")
     labels = np.full(args.num, args.label) if args.label >= 0 else np.arange(args.num) % classes
-  imgs = ctx.family.sample(ctx.state, ctx.key(args.seed), args.num, labels)
+  imgs = ctx.sample(args.num, args.seed, labels)  # `gm.api.Run.sample`
   name = "samples" if args.label < 0 else f"samples_label{args.label}"
   cols = classes if classes and args.label < 0 else 8
   return [plots.save_grid(imgs, ctx.path(name), cols=cols, title=f"step {ctx.step}")]

@@ -14,7 +14,7 @@ from typing import List, Tuple
 import numpy as np
 
 from gm import invert as inv, plots
-from gm.commands.base import RunContext, command, write_json
+from gm.commands.base import command, write_json
 from gm.data import to_float
 from gm.errors import UserError
 
@@ -88,11 +88,12 @@ def load_targets(ctx, index: str, image: str) -> Tuple[np.ndarray, List[str]]:
 
 
 def run_inversion(ctx, args, targets, gen=None) -> dict:
-  """`inv.invert` with the command's options, on `gen` (default: the run's generator)."""
-  gen = gen or inv.generator_of(ctx.family, ctx.state)
-  return inv.invert(gen, targets, ctx.key(args.seed), steps=args.steps, restarts=args.restarts,
-                    lr=args.lr, momentum=args.momentum, optimizer=args.optimizer, loss=args.loss,
-                    prior_weight=args.prior_weight, init=args.init)
+  """`Run.invert` (`gm.api`) with the command's options, on `gen` (default: the run's
+  generator)."""
+  return ctx.invert(targets, seed=args.seed, steps=args.steps, lr=args.lr,
+                    momentum=args.momentum, optimizer=args.optimizer, loss=args.loss,
+                    prior_weight=args.prior_weight, restarts=args.restarts, init=args.init,
+                    generator=gen)
 
 
 def save_inversion(ctx, name: str, targets, names, res, args) -> List[str]:
@@ -262,7 +263,7 @@ def resize_images(images: np.ndarray, size: int) -> np.ndarray:
 def compare_generators(ctx, args):
   """Runs of different image sizes compare on the same targets resized to each run's size; the
   other run's images are resized to this run's size for the figures (PSNR/SSIM at its own)."""
-  other = RunContext(args.other, args.other_step, args.raw)
+  other = type(ctx)(args.other, args.other_step, args.raw)  # A run like this one (`gm.api.Run`).
   other.require("gan")
   targets, names = load_targets(ctx, args.index, args.image)
   size = targets.shape[1]
