@@ -13,6 +13,7 @@ import sys
 from gm import cli, config_utils
 from gm.api import Run
 from gm.commands import COMMANDS, RunContext
+from gm.commands.base import check_flags
 from gm.errors import UserError
 
 # What `all` runs, per family (each command's own defaults).
@@ -53,6 +54,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def run(args) -> None:
+  check_flags(args)  # Numeric flags finite and in range, before anything is loaded or written.
   cmd = COMMANDS.get(args.command) if args.command != "all" else None
   if cmd and not cmd.needs_run:
     _run_one(None, args.command, args)

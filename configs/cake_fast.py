@@ -25,12 +25,14 @@ Args (comma-separated): smoke (a tiny model, 64 photos, 2 epochs); size=<px> (de
 from configs import common
 from configs import dcgan_cake
 from gm.config_utils import parse_arg
+from gm.errors import ConfigError
 
 
 def get_config(arg=None):
   args = parse_arg(arg, smoke=False, size=32)
   if args.size not in (32, 64):
-    raise ValueError(f"size={args.size}: the recipe is built for 32 or 64 px")
+    raise ConfigError(f"configs/cake_fast.py:size={args.size}: the recipe is built for 32 or 64 "
+                      "px; pass size=32 or size=64")
   c = dcgan_cake.get_config()
   c.data.image_size = args.size
   common.fast_photo_training(c)

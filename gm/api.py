@@ -91,6 +91,11 @@ class Run(RunContext):
     res = inv.invert(gen, np.asarray(targets, np.float32), self.key(seed), steps=steps,
                      restarts=restarts, lr=lr, momentum=momentum, optimizer=optimizer, loss=loss,
                      prior_weight=prior_weight, init=init)
+    if not np.all(np.isfinite(res["loss"])):
+      bad = np.flatnonzero(~np.isfinite(np.asarray(res["loss"])))
+      raise UserError(f"the inversion diverged: its {loss} loss is not finite for target(s) "
+                      f"{', '.join(map(str, bad))} (lr {lr}, optimizer {optimizer}); try a lower "
+                      "--lr, or --optimizer adam")
     res["psnr_db"] = inv.psnr(res["images"], targets)
     res["ssim"] = inv.ssim(res["images"], targets)
     return res

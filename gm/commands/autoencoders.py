@@ -127,10 +127,8 @@ def interpolate(ctx, args):
          AE_FAMILIES, lambda p: p.add_argument("--num", type=int, default=32))
 def reconstructions(ctx, args):
   num = max(8, args.num // 8 * 8)
-  x = to_float(jnp.asarray(ctx.dataset.test["image"][:num]), ctx.config.data.binarize)
-  z, _ = ctx.family.embed(ctx.state.params, x)
-  recon = np.asarray(ctx.family.images(ctx.state.params, z))
-  x = np.asarray(x)
+  x = np.asarray(to_float(jnp.asarray(ctx.dataset.test["image"][:num]), ctx.config.data.binarize))
+  recon = ctx.reconstruct(x)  # `gm.api.Run.reconstruct`
   rows = np.stack([x.reshape(-1, 8, *x.shape[1:]), recon.reshape(-1, 8, *x.shape[1:])], 1)
   return [plots.save_grid(rows.reshape(-1, *x.shape[1:]), ctx.path("reconstructions"), cols=8)]
 

@@ -3,6 +3,8 @@
 import dataclasses
 import functools
 import json
+import math
+import numbers
 import os
 from typing import Callable, List, Optional
 
@@ -182,10 +184,55 @@ def damaged_message(e: "integrity.Damaged", intact: List[int], complete: bool, w
           f"checkpoint {e.step} from a copy; eval.py verify --workdir {workdir} checks every file")
 
 
+# Numeric flags of eval commands, checked before a command loads or writes anything.
+_FLAGS_AT_LEAST_ONE = ("steps", "restarts", "k", "n", "top", "images", "draws", "ms")
+_FLAGS_POSITIVE = ("lr",)
+_FLAGS_NOT_NEGATIVE = ("prior_weight", "temperature", "strip", "rows")
+
+
+def check_flags(args) -> None:
+  """Every float flag finite; counts >= 1; --lr > 0; --momentum in [0, 1); weights >= 0.
+  A one-line UserError names the first flag that is not."""
+  given = vars(args)
+  for name, value in given.items():
+    if isinstance(value, float) and not math.isfinite(value):
+      raise UserError(f"--{name} {value}: pass a finite number")
+  for names, ok, what in ((_FLAGS_AT_LEAST_ONE, lambda v: v >= 1, ">= 1"),
+                          (_FLAGS_POSITIVE, lambda v: v > 0, "> 0"),
+                          (_FLAGS_NOT_NEGATIVE, lambda v: v >= 0, ">= 0")):
+    for name in names:
+      if isinstance(given.get(name), (int, float)) and not ok(given[name]):
+        raise UserError(f"--{name} {given[name]}: it must be {what}")
+  momentum = given.get("momentum")
+  if isinstance(momentum, float) and not 0 <= momentum < 1:
+    raise UserError(f"--momentum {momentum}: it must be in [0, 1)")
+
+
+def nonfinite_path(obj, path: str = "") -> Optional[str]:
+  """The first key path in a JSON-like object whose number is NaN or infinite, else None."""
+  if isinstance(obj, numbers.Real) and not isinstance(obj, numbers.Integral):
+    return None if math.isfinite(float(obj)) else (path or "the result")
+  items = obj.items() if isinstance(obj, dict) else (
+      enumerate(obj) if isinstance(obj, (list, tuple)) else ())
+  for k, v in items:
+    found = nonfinite_path(v, f"{path}[{k!r}]" if isinstance(k, int) else f"{path}.{k}".lstrip("."))
+    if found:
+      return found
+  return None
+
+
 def write_json(path: str, obj) -> str:
+  """Strict JSON (no NaN / Infinity); a non-finite number is a one-line UserError naming it,
+  and nothing is written."""
+  bad = nonfinite_path(obj)
+  if bad:
+    raise UserError(f"{bad} is not finite: the computation diverged, so "
+                    f"{os.path.basename(path)} is not written (for an inversion, try a lower --lr "
+                    "or --optimizer adam)")
+  text = json.dumps(obj, indent=2, allow_nan=False)
   os.makedirs(os.path.dirname(path), exist_ok=True)
   with open(path, "w") as f:
-    json.dump(obj, f, indent=2)
+    f.write(text)
   return path
 
 

@@ -73,6 +73,12 @@ class Family:
     """Training examples one `train_step` consumes (GANs: one batch per discriminator step)."""
     return batch_size
 
+  def check_data(self, image_shape: Tuple[int, ...]) -> None:
+    """Raises a one-line ConfigError when the networks cannot take images of `image_shape`
+    [H, W, C] (checked before a run directory is written); families whose networks adapt to
+    the data need not override it."""
+    del image_shape
+
   def epoch_stage(self, epoch: int) -> Any:
     """A static value the steps of `epoch` are compiled for (growing GANs: the resolution), or
     None when every epoch runs the same program."""

@@ -154,8 +154,10 @@ class GAN(GANSampling, Family):
     layers["batch_norm"] = (nn.BatchNorm if axis_name is None
                             else functools.partial(nn.BatchNorm, axis_name=axis_name))
     self.gen = models.build(gan_models.GENERATORS.get(m.generator), layers,
+                            "model.generator_kwargs",
                             **m.generator_kwargs.to_dict())
     self.disc = models.build(gan_models.DISCRIMINATORS.get(m.discriminator), layers,
+                             "model.discriminator_kwargs",
                              **m.discriminator_kwargs.to_dict())
     self.output_range = getattr(self.gen, "output_range", (-1.0, 1.0))
     self._augment_real, self._diff_augment = augment_lib.from_config(
@@ -264,6 +266,41 @@ class GAN(GANSampling, Family):
                             batch_stats=dv.get("batch_stats", {}),
                             tx=optim.make_optimizer(self.config.optim_d, steps * self.d_steps)),
         ema=jax.tree.map(jnp.copy, gv["params"]) if self.ema_decay else None)
+
+  def check_data(self, image_shape) -> None:
+    """The generator draws, and the discriminator reads, images of the data's [H, W, C]
+    (shapes only: `jax.eval_shape`, nothing computed)."""
+    m = self.config.model
+    data = "x".join(map(str, image_shape))
+    key = jax.random.PRNGKey(0)
+    cond = (jax.ShapeDtypeStruct((2, self.num_classes), jnp.float32) if self.num_classes
+            else None)
+    z = jax.ShapeDtypeStruct((2, self.noise_dim), jnp.float32)
+    try:
+      drawn = jax.eval_shape(lambda z, c: self.gen.init_with_output(key, z, c, train=False)[0],
+                             z, cond).shape[1:]
+    except Exception as e:  # pylint: disable=broad-except
+      raise ConfigError(f"model.generator {m.generator!r} cannot be built with "
+                        f"model.generator_kwargs {m.generator_kwargs.to_dict()}: "
+                        f"{str(e).splitlines()[0][:200]}") from None
+    if tuple(drawn) != tuple(image_shape):
+      size = "x".join(map(str, drawn))
+      raise ConfigError(f"model.generator {m.generator!r} draws {size} images but the data are "
+                        f"{data} (data.image_size={self.config.data.image_size}); set "
+                        f"--config.data.image_size={drawn[0]}, or a generator of {data} "
+                        f"(model.generator_kwargs)")
+    x = jax.ShapeDtypeStruct((2, *image_shape), jnp.float32)
+    try:
+      out = jax.eval_shape(lambda x, c: self.disc.init_with_output(
+          {"params": key, "dropout": key}, x, c, train=False)[0], x, cond)
+    except Exception as e:  # pylint: disable=broad-except
+      raise ConfigError(f"model.discriminator {m.discriminator!r} cannot read {data} images "
+                        f"({str(e).splitlines()[0][:200]}); set data.image_size to the size it "
+                        "was built for, or its model.discriminator_kwargs") from None
+    if out.shape != (2,):
+      raise ConfigError(f"model.discriminator {m.discriminator!r} gives outputs of shape "
+                        f"{out.shape[1:]} per {data} image, not one logit; set data.image_size "
+                        "to the size it was built for, or its model.discriminator_kwargs")
 
   # --- generator EMA ----------------------------------------------------------------
 

@@ -24,6 +24,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gm.errors import ConfigError
 from gm.models.conv import KERAS_INIT, ModuleDef, max_pool_2x2
 from gm.registry import Registry
 
@@ -390,10 +391,10 @@ def _downsample(x: jnp.ndarray, factor: int) -> jnp.ndarray:
 def _check_growth(size: int, start: int, widths: Sequence[int], name: str):
   stages = int(np.log2(size)) - 1  # 4, 8, ..., size px.
   if 2 ** (stages + 1) != size or start < 4 or size % start or start & (start - 1):
-    raise ValueError(f"{name}: size={size} and start={start} must be powers of two, "
+    raise ConfigError(f"{name}: size={size} and start={start} must be powers of two, "
                      f"4 <= start <= size")
   if len(widths) != stages:
-    raise ValueError(f"{name}: widths has {len(widths)} entries; size={size} needs {stages} "
+    raise ConfigError(f"{name}: widths has {len(widths)} entries; size={size} needs {stages} "
                      f"(one per resolution, 4 to {size} px)")
 
 

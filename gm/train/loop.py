@@ -68,8 +68,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   workdir = os.path.abspath(workdir)
   dataset = gm_data.load(config.data)  # Validate everything before touching the workdir.
   tc = config.train
-  per_step = families.get(config).examples_per_step(tc.batch_size)  # Checks the config too.
+  family = families.get(config)  # Checks the config too.
+  per_step = family.examples_per_step(tc.batch_size)
   _check_sizes(config, dataset, per_step)
+  family.check_data(dataset.train["image"].shape[1:])  # The networks' geometry vs the data.
   rollback = divergence.Rollback(tc)
   mesh = sharding.data_mesh(tc.num_devices)
   sharding.check_batch(mesh, tc.batch_size)
