@@ -58,6 +58,22 @@ def _check_sizes(config, dataset, per_step: int):
                     "lower --config.train.batch_size or add data")
 
 
+def validate(config: ml_collections.ConfigDict):
+  """What train.py checks before it writes anything: the data load, the family and its
+  config, batch sizes against the data and the devices, the networks' geometry against the
+  images. Returns (dataset, examples per step, device mesh); raises a one-line UserError."""
+  dataset = gm_data.load(config.data)
+  tc = config.train
+  family = families.get(config)  # Checks the config too.
+  per_step = family.examples_per_step(tc.batch_size)
+  _check_sizes(config, dataset, per_step)
+  family.check_data(dataset.train["image"].shape[1:])  # The networks' geometry vs the data.
+  divergence.Rollback(tc)  # Its options.
+  mesh = sharding.data_mesh(tc.num_devices)
+  sharding.check_batch(mesh, tc.batch_size)
+  return dataset, per_step, mesh
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                        allow_config_change: bool = False) -> RunState:
   """Trains `config` in `workdir`, resuming from its latest checkpoint if any.
@@ -66,15 +82,9 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
     The final RunState.
   """
   workdir = os.path.abspath(workdir)
-  dataset = gm_data.load(config.data)  # Validate everything before touching the workdir.
+  dataset, per_step, mesh = validate(config)  # Everything, before touching the workdir.
   tc = config.train
-  family = families.get(config)  # Checks the config too.
-  per_step = family.examples_per_step(tc.batch_size)
-  _check_sizes(config, dataset, per_step)
-  family.check_data(dataset.train["image"].shape[1:])  # The networks' geometry vs the data.
   rollback = divergence.Rollback(tc)
-  mesh = sharding.data_mesh(tc.num_devices)
-  sharding.check_batch(mesh, tc.batch_size)
   rundir.check_not_foreign(workdir)  # Before the lock file is written into it.
   distributed.raise_if_any(None)  # Several processes: all have checked before process 0 writes.
   with contextlib.ExitStack() as stack:
