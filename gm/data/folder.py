@@ -59,8 +59,15 @@ def list_images(directory: str) -> List[str]:
 
 
 def _to_rgb(img):
-  """Any PIL mode -> RGB; transparent pixels become white."""
-  from PIL import Image  # pylint: disable=g-import-not-at-top
+  """Any PIL image -> RGB, upright: EXIF orientation applied (a phone photo stored sideways
+  is turned as its viewer shows it), 16-bit and 32-bit integer greyscale scaled to 8 bits
+  (not clipped), transparent pixels white."""
+  from PIL import Image, ImageOps  # pylint: disable=g-import-not-at-top
+  img = ImageOps.exif_transpose(img)
+  if img.mode.startswith("I;16") or img.mode == "I":
+    wide = np.asarray(img, np.float64)
+    top = 65535.0 if img.mode.startswith("I;16") or wide.max() <= 65535 else float(wide.max())
+    img = Image.fromarray(np.clip(wide / top * 255.0 + 0.5, 0, 255).astype(np.uint8), "L")
   if img.mode == "P":
     img = img.convert("RGBA")
   if img.mode in ("RGBA", "LA") or (img.mode == "RGB" and "transparency" in img.info):
@@ -104,10 +111,15 @@ def decode(paths: List[str], size: int, mode: str) -> Tuple[np.ndarray, List[str
 
 
 def _cache_key(directory: str, paths: List[str], size: int, mode: str) -> str:
-  h = hashlib.sha256(json.dumps({"size": size, "mode": mode, "version": 1}).encode())
+  # version 2: EXIF orientation and 16-bit greyscale handled (version 1 caches decoded neither).
+  h = hashlib.sha256(json.dumps({"size": size, "mode": mode, "version": 2}).encode())
   for p in paths:
-    st = os.stat(p)
-    h.update(f"{os.path.relpath(p, directory)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    try:
+      st = os.stat(p)
+      stamp = f"{st.st_size}\0{st.st_mtime_ns}"
+    except OSError:  # A dangling symlink or a symlink loop: decode() lists it as unreadable.
+      stamp = "unreadable"
+    h.update(f"{os.path.relpath(p, directory)}\0{stamp}\n".encode())
   return h.hexdigest()[:24]
 
 
