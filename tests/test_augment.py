@@ -52,7 +52,7 @@ def _d_and_g_inputs(**augment):
   family.discriminate = recording  # This family instance only.
   x = family.inputs(batch)
   after_d, _ = family.d_step(state, x, None, jax.random.PRNGKey(1))
-  _, metrics = family.g_step(after_d, N, jax.random.PRNGKey(2))
+  _, metrics = family.g_step(after_d, x[:N], None, jax.random.PRNGKey(2))
   jax.effects_barrier()
   d_input, g_input = seen
   return np.asarray(x), d_input, g_input, float(metrics["g_grad_norm"])

@@ -108,7 +108,7 @@ def test_ema_update_formula_and_ramp():
   x = family.inputs({"image": np.zeros((16, 28, 28, 1), np.uint8)})
   after_d, _ = jax.jit(family.d_step)(state, x, None, jax.random.PRNGKey(1))
   assert _leaves_equal(after_d.ema, state.ema)
-  after_g, _ = jax.jit(family.g_step, static_argnums=1)(after_d, 16, jax.random.PRNGKey(2))
+  after_g, _ = jax.jit(family.g_step)(after_d, x, None, jax.random.PRNGKey(2))
   d = min(0.99, 2 / 11)  # after the first generator update, step 1
   expected = jax.tree.map(lambda e, p: d * e + (1 - d) * p, state.ema, after_g.g.params)
   for a, b in zip(jax.tree.leaves(after_g.ema), jax.tree.leaves(expected)):
