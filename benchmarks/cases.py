@@ -51,6 +51,13 @@ ALL = (
     *(Case(f"cake_{g}_b{b}", f"configs/{cfg}.py", _b(b), image_shape=_CAKE)
       for g, cfg in (("transposed", "dcgan_cake"), ("upsample", "dcgan_cake_upsample"))
       for b in (8, 64, 256)),
+    # The 64x64 CPU recipes at their batch (32): the assignment's networks at width 0.25, and
+    # the growing model at 64 px (grow and fade off: the full network every step).
+    Case("cake_transposed_cpu_b32", "configs/dcgan_cake.py:cpu", _b(32), image_shape=_CAKE),
+    Case("cake_upsample_cpu_b32", "configs/dcgan_cake_upsample.py:cpu", _b(32),
+         image_shape=_CAKE),
+    Case("cake_grow64_b32", "configs/cake_grow.py",
+         (*_b(32), ("train.grow_epochs", 0), ("train.fade_epochs", 0)), image_shape=_CAKE),
     Case("invert_dcgan_mnist_64", "configs/dcgan_mnist.py", _b(128), kind="invert",
          invert_targets=64),
     Case("invert_cake_16", "configs/dcgan_cake.py", _b(8), image_shape=_CAKE, kind="invert",

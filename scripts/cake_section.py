@@ -261,7 +261,7 @@ def main():
   cli.setup_logging(False)
   runs, ablations = parse_runs(args.runs), parse_runs(args.ablations)
   compare = [n for n in args.compare.split(",") if n] or list(runs)[:2]
-  if len(compare) != 2 or not set(compare) <= set(runs):
+  if len(runs) > 1 and (len(compare) != 2 or not set(compare) <= set(runs)):
     raise SystemExit(f"--compare: two of the --runs names ({', '.join(runs)}); got {args.compare!r}")
   skip = set(filter(None, args.skip.split(",")))
   pre = args.prefix
@@ -278,6 +278,7 @@ def main():
       latest_samples(name, workdir, args.out, pre)
   if "inversion" not in skip:
     results["inversion"] = inversions(runs, args.out, pre)
+  if "inversion" not in skip and len(runs) > 1:  # Two generators side by side.
     wa, wb = runs[compare[0]], runs[compare[1]]
     paths = eval_py("compare-generators", "--workdir", wa, "--other", wb, "--index", INDEX,
                     "--image", IMAGE, *PROCEDURES["recommended"])

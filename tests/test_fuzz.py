@@ -9,6 +9,7 @@ Hypothesis keeps its example database out of the repo (`database=None`): each ru
 from its seed; cases that found bugs are pinned in `PINNED` below.
 """
 
+import contextlib
 import os
 
 import numpy as np
@@ -43,6 +44,16 @@ PINNED = [
 ]
 
 
+@pytest.fixture(scope="module", autouse=True)
+def repo_untouched():
+  """Validation writes nothing into the repository (a drawn relative path once did)."""
+  def entries():  # Other test processes may byte-compile train.py meanwhile.
+    return {f for f in os.listdir(ROOT) if f != "__pycache__" and not f.startswith(".")}
+  before = entries()
+  yield
+  assert entries() == before
+
+
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory):
   d = tmp_path_factory.mktemp("photos")
@@ -69,9 +80,11 @@ def _outcome(name, key, text, photos, cache):
   if "data.cache_dir" in KEYS[name]:  # Photo-folder configs.
     base = [f"data.dir={photos}", f"data.cache_dir={cache}"]
   try:
-    config = config_utils.load_file(spec, base + [f"{key}={text}"])
-    config_utils.check_values(config)
-    loop.validate(config)
+    # A drawn path (say data.cache_dir='c') is relative: it must land in a temp dir, not the repo.
+    with contextlib.chdir(os.path.dirname(cache)):
+      config = config_utils.load_file(spec, base + [f"{key}={text}"])
+      config_utils.check_values(config)
+      loop.validate(config)
   except UserError as e:
     msg = str(e)
     assert msg and "\n" not in msg and "unexpected" not in msg, (name, key, text, msg)

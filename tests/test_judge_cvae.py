@@ -160,5 +160,5 @@ def test_cvae_trains_and_draws_its_plots(tmp_path, judge_dir):
   assert cold_score["temperature"] == 0.5 and cold_score["num_samples"] == 2 * 90
   assert os.path.exists(os.path.join(wd, "eval", "cvae_prior_label3_t0.5_step8.png"))
   assert json.load(open(os.path.join(wd, "eval", "cvae_score_step8.json")))["num_samples"] == 1800
-  with pytest.raises(UserError, match="--temperature must be >= 0"):
+  with pytest.raises(UserError, match="--temperature -1.0: it must be >= 0"):
     run(parser().parse_args(["cvae-score", "--workdir", wd, "--temperature", "-1"]))

@@ -328,12 +328,12 @@ class GAN(GANSampling, Family):
 
   # --- growing (PGGAN): the resolution and fade-in of a step --------------------------
 
-  def fade_alpha(self, step: jnp.ndarray) -> jnp.ndarray:
+  def fade_alpha(self, step) -> jnp.ndarray:
     """Fade-in of the blocks above the first resolution after `step` generator steps: 0 for
     `train.grow_epochs`, then linear to 1 over `train.fade_epochs`."""
     if not self.steps_per_epoch:
       raise RuntimeError("steps_per_epoch is unset: build the family with gm.train.build")
-    t = step.astype(jnp.float32) - self.grow_epochs * self.steps_per_epoch
+    t = jnp.asarray(step, jnp.float32) - self.grow_epochs * self.steps_per_epoch
     fade = self.fade_epochs * self.steps_per_epoch
     return jnp.clip(t / fade, 0.0, 1.0) if fade else (t >= 0).astype(jnp.float32)
 
