@@ -65,7 +65,7 @@ def run(args) -> None:
     _run_one(RunContext.from_config(config_utils.load_file(args.config, args.set), args.out),
              args.command, args)
     return
-  ctx = Run(args.workdir, args.step, args.raw)  # The Python API's run: one path for both.
+  ctx = Run(args.workdir, args.step, getattr(args, "raw", False))  # Python API run (data-grid has no --raw)
   if args.command == "all":
     names = [n for n in ALL.get(ctx.config.family, ["loss-curves", "evolution"])
              if COMMANDS.get(n).applies(ctx)]

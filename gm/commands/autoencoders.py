@@ -8,7 +8,7 @@ import numpy as np
 
 from gm import plots, runtime
 from gm.commands import invert as invert_cmds
-from gm.commands.base import command, parse_floats, write_json
+from gm.commands.base import command, parse_floats, parse_ints, write_json
 from gm.data import to_float
 from gm.errors import UserError
 
@@ -72,7 +72,7 @@ def _pairs(ctx, args):
   """Test-index pairs from --pairs 'i:j,...' or --digits 'a:b,...' (first of each digit)."""
   labels = ctx.dataset.test["label"]
   if args.pairs:
-    pairs = [tuple(int(v) for v in p.split(":")) for p in args.pairs.split(",")]
+    pairs = [tuple(parse_ints(p, "pairs", ":", 2, "0:1,2:3")) for p in args.pairs.split(",")]
   else:
     first = {}
     for d in range(10):
@@ -81,7 +81,7 @@ def _pairs(ctx, args):
         first[d] = int(hits[0])
     pairs = []
     for p in args.digits.split(","):
-      a, b = (int(v) for v in p.split(":"))
+      a, b = parse_ints(p, "digits", ":", 2, "1:7,3:8")
       if a not in first or b not in first:
         raise UserError(f"digit pair {p} has no test example")
       pairs.append((first[a], first[b]))

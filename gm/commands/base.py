@@ -187,16 +187,18 @@ def damaged_message(e: "integrity.Damaged", intact: List[int], complete: bool, w
 # Numeric flags of eval commands, checked before a command loads or writes anything.
 _FLAGS_AT_LEAST_ONE = ("steps", "restarts", "k", "n", "top", "images", "draws", "ms")
 _FLAGS_POSITIVE = ("lr",)
-_FLAGS_NOT_NEGATIVE = ("prior_weight", "temperature", "strip", "rows")
+_FLAGS_NOT_NEGATIVE = ("prior_weight", "temperature", "strip", "rows", "num")
 
 
 def check_flags(args) -> None:
-  """Every float flag finite; counts >= 1; --lr > 0; --momentum in [0, 1); weights >= 0.
+  """Every float flag finite, every integer 64-bit; counts >= 1; --lr > 0; --momentum in [0, 1); weights >= 0.
   A one-line UserError names the first flag that is not."""
   given = vars(args)
   for name, value in given.items():
     if isinstance(value, float) and not math.isfinite(value):
       raise UserError(f"--{name} {value}: pass a finite number")
+    if isinstance(value, int) and not isinstance(value, bool) and not -2**63 <= value < 2**63:
+      raise UserError(f"--{name} {value}: too large (64-bit integers)")
   for names, ok, what in ((_FLAGS_AT_LEAST_ONE, lambda v: v >= 1, ">= 1"),
                           (_FLAGS_POSITIVE, lambda v: v > 0, "> 0"),
                           (_FLAGS_NOT_NEGATIVE, lambda v: v >= 0, ">= 0")):
@@ -234,6 +236,20 @@ def write_json(path: str, obj) -> str:
   with open(path, "w") as f:
     f.write(text)
   return path
+
+
+def parse_ints(text: str, name: str, sep: str = ",", n: Optional[int] = None,
+               example: str = "0,2") -> List[int]:
+  """Integers from a flag's text ('0,2,5'); a one-line UserError naming the flag otherwise."""
+  try:
+    values = [int(v) for v in text.split(sep)]
+  except ValueError:
+    values = []
+  if not values or (n is not None and len(values) != n):
+    count = f"{n} " if n is not None else ""
+    raise UserError(f"--{name} takes {count}integers separated by {sep!r} (e.g. {example}); "
+                    f"got {text!r}")
+  return values
 
 
 def parse_floats(text: str, n: int, name: str) -> List[float]:

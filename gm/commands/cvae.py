@@ -6,7 +6,7 @@ import jax
 import numpy as np
 
 from gm import plots
-from gm.commands.base import command, write_json
+from gm.commands.base import command, parse_ints, write_json
 from gm.data.canvas import GRID, condition
 from gm.errors import UserError
 from gm.metrics import load_judge
@@ -45,7 +45,7 @@ def _save_panels(panels, path, title):
                                                   "indices are placements of one digit)"))
 def cvae_positions(ctx, args):
   test = ctx.dataset.test
-  idx = [int(i) for i in args.index.split(",")]
+  idx = parse_ints(args.index, "index", example="0,2,4,6")
   if any(not 0 <= i < len(test["image"]) for i in idx):
     raise UserError(f"--index must be in [0, {len(test['image'])})")
   batch = {k: v[idx] for k, v in test.items()}

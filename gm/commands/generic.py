@@ -46,6 +46,8 @@ def evenly_spaced(steps, num: int):
                                         help="strip: this many checkpoints, evenly spaced from the "
                                         "first to the last (default: all)")))
 def evolution(ctx, args):
+  if args.ms > 655350:  # GIF frame delays are 16-bit counts of 10 ms.
+    raise UserError(f"--ms {args.ms}: a GIF frame lasts at most 655350 ms")
   frames = sorted(glob.glob(os.path.join(ctx.workdir, "samples", "step_*.png")))
   if not frames:
     raise UserError(f"no sample grids in {ctx.workdir}/samples; train first")
@@ -76,11 +78,15 @@ def evolution(ctx, args):
 def samples(ctx, args):
   if args.num <= 0:
     raise UserError("--num must be > 0")
-  classes = ctx.family.num_classes
+  classes = getattr(ctx.family, "num_classes", 0)
+  if args.label >= 0 and not classes:
+    raise UserError(f"--label applies to conditional runs; this {ctx.config.family} run has no "
+                    "classes (leave --label out)")
+  if not -1 <= args.label < max(classes, 1):
+    raise UserError(f"--label {args.label}: a class in 0..{classes - 1}, or -1 for the classes "
+                    "in turn")
   labels = None
   if classes:
-    if args.label >= classes:
-      raise UserError(f"--label must be in 0..{classes - 1}")
     labels = np.full(args.num, args.label) if args.label >= 0 else np.arange(args.num) % classes
   imgs = ctx.sample(args.num, args.seed, labels)  # `gm.api.Run.sample`
   name = "samples" if args.label < 0 else f"samples_label{args.label}"

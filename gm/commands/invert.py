@@ -271,6 +271,11 @@ def compare_generators(ctx, args):
   if names_[0] == names_[1]:  # e.g. two runs/<x>/run: name them by their parents too
     names_ = [os.path.basename(os.path.dirname(c.workdir)) + "_" + n
               for c, n in zip((ctx, other), names_)]
+  if names_[0] == names_[1]:  # The same run: two of its checkpoints.
+    if ctx.step == other.step:
+      raise UserError(f"--other is this run at the same checkpoint (step {ctx.step}): pass "
+                      "another run, or another --other_step")
+    names_ = [f"{n}_step{c.step}" for c, n in zip((ctx, other), names_)]
   label = "_vs_".join(names_)
   runs = dict(zip(names_, (ctx, other)))
   results, interp, perturbs, report = {}, [], [], {"targets": names}
