@@ -193,6 +193,10 @@ CONFIG_FAULTS = [
      ("config file configs/nope.py does not exist",)),
     ("bad_config_arg", "unknown config argument", ("--config", "configs/vae_mnist.py:smokee"), 2,
      ("unknown config arg 'smokee'; valid: latent, quick, smoke",)),
+    ("model_field", "a model option the architecture lacks",
+     ("--config", "configs/dcgan_mnist.py:smoke",
+      "--config.model.discriminator_kwargs={'spectral_norm': True}"), 2,
+     ("has no field 'spectral_norm'; its fields: leak",)),
 ]
 ORDER += [c[0] for c in CONFIG_FAULTS]
 
@@ -376,6 +380,50 @@ def test_eval_step_that_does_not_exist(run):
   assert not changes(run, before, snapshot(run))
   record("missing_step", "eval `--step` that does not exist", "eval.py", args, r.returncode,
          says, "yes", {run: "<run>"})
+
+
+ORDER += ["image_size"]
+
+
+def test_image_size_the_generator_does_not_draw(tmp_path):
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  photos = tmp_path / "photos"
+  photos.mkdir()
+  for i in range(72):
+    Image.new("RGB", (80, 80), (i, 2 * i, 3 * i)).save(photos / f"{i}.png")
+  wd, cache = str(tmp_path / "new"), str(tmp_path / "cache")
+  args = (*CAKE, "--workdir", wd, f"--config.data.dir={photos}", f"--config.data.cache_dir={cache}",
+          "--config.data.image_size=48", *TINY)
+  r = gm("train.py", *args)
+  says = check_error(r, 2, "48x48x3", "64x64x3", "--config.data.image_size=64")
+  assert not os.path.exists(wd)
+  record("image_size", "an image size the generator does not draw", "train.py",
+         [a for a in args if not a.startswith("--config.data.cache_dir")], r.returncode, says,
+         "yes (nothing created)", {wd: "<new dir>", str(photos): "<photos>"})
+
+
+EVAL_FLAG_FAULTS = [
+    # id, fault, args after the command and --workdir, what the message must hold
+    ("eval_nan_flag", "a flag that is not a number (`--lr nan`)",
+     ("invert", "--index", "0", "--steps", "5", "--lr", "nan"), ("--lr nan: pass a finite number",)),
+    ("eval_label_unconditional", "`--label` for a run without classes", ("samples", "--label", "3"),
+     ("--label applies to conditional runs",)),
+    ("eval_ms_huge", "a GIF frame longer than GIF allows", ("evolution", "--ms", "1000000000"),
+     ("at most 655350 ms",)),
+]
+ORDER += [c[0] for c in EVAL_FLAG_FAULTS]
+
+
+@pytest.mark.parametrize("test_id,fault,args,needles", EVAL_FLAG_FAULTS,
+                         ids=[c[0] for c in EVAL_FLAG_FAULTS])
+def test_bad_eval_flag_writes_nothing(run, test_id, fault, args, needles):
+  before = snapshot(run)
+  args = (args[0], "--workdir", run, *args[1:])
+  r = gm("eval.py", *args)
+  says = check_error(r, 2, *needles)
+  assert not changes(run, before, snapshot(run))
+  record(test_id, fault, "eval.py", args, r.returncode, says, "yes (nothing written)",
+         {run: "<run>"})
 
 
 # --- image folders ----------------------------------------------------------------------------
