@@ -61,6 +61,7 @@ def main(argv):
 
   def train():
     config_utils.check_values(FLAGS.config)  # Before JAX is even imported.
+    config_utils.check_kinds(FLAGS.config, config_utils.load_file(cli.config_spec(sys.argv)))
     if FLAGS.distributed:
       from gm import distributed  # pylint: disable=g-import-not-at-top
       distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)

@@ -2,7 +2,7 @@ r"""Transposed-conv lowerings on this machine, fwd+bwd ms per call, ratios in on
 
   python benchmarks/conv_transpose.py [--layers strided|few|all]
 
-strided: the 4x4 stride-2 layers of the seeds' generators, native vs one conv to
+strided: the 4x4 stride-2 layers of the reference documents' generators, native vs one conv to
 s*s*C channels vs per-phase. few: the decoders' stride-1 3x3 32 -> 1 output layers
 (VAE/AE at batch 32 x 28x28, CVAE at batch 64 x 42x42), XLA's conv vs
 `conv_few_outputs`.

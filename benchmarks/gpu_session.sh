@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
-# Issue 7's GPU figures in one call of about 9 minutes, most important first, results in $OUT.
+# The GPU figures of docs/benchmarks.md (Issue 7's targets) in about 9 minutes, most important
+# first. Results go to $OUT (default runs/gpu_session).
 #
-# Here, once per checkout (the four MNIST idx .gz files and a folder of cake photos):
+# Once per checkout, on a machine that has the data (the four MNIST idx .gz files and a folder of
+# cake photos):
 #   bash benchmarks/gpu_session.sh --prepare <mnist idx dir> <photo folder>
-# writes .devdata/ (git-ignored): the data, and wheels of what the GPU image lacks (ml_collections).
-# Then on the lent GPU machine (the device tool), carrying it:
-#   run(command="bash benchmarks/gpu_session.sh", carry=[".devdata"], timeout_s=600)
-# On any GPU machine with requirements.txt and benchmarks/requirements.txt installed:
-#   OUT=runs/gpu_session bash benchmarks/gpu_session.sh
+# writes .devdata/ (git-ignored): the data, and a Python 3.12 wheel of ml_collections, installed
+# from there (no network needed) when the GPU machine's Python lacks it.
+# Then, in that checkout (or a copy of it, .devdata/ included) on a GPU machine with JAX, Flax,
+# Optax and PyTorch for the GPU (requirements.txt, benchmarks/requirements.txt):
+#   bash benchmarks/gpu_session.sh                           # results in runs/gpu_session
+#   OUT=<results dir> bash benchmarks/gpu_session.sh         # results elsewhere
 #
 # Stages, each under its own time limit (STAGE_S=... scales them) and all within DEADLINE_S (default
 # 540) seconds of the start, each writing as it goes:
 #   1 cake.json     cake DCGAN, transposed G, batch 8/64/256: gm float32 and bfloat16 against PyTorch
 #                   eager, autocast + channels_last and torch.compile; % of the bf16 peak (run.py)
 #   2 mnist.json    the full-MNIST DCGAN epoch (60,000 images, batch 128) with train.py (project_run.py)
-#   3 cake_run.json the seed's cake run (1,000 photos, batch 8, 3000 epochs) projected from a real
-#                   run of train.py with the config's eval/judge/checkpoint schedule (project_run.py)
+#   3 cake_run.json the assignment's cake run (1,000 photos, batch 8, 3000 epochs) projected from a
+#                   real run of train.py with the config's eval/score/checkpoint schedule
+#                   (project_run.py)
 #   4 rest.json     the rest of the table: upsampling G, the MNIST families, inversion (run.py)
 # log.txt holds everything printed, the machine's description first.
 set -uo pipefail
@@ -28,7 +32,7 @@ if [[ "${1:-}" == "--prepare" ]]; then
   cp "$mnist"/*-ubyte.gz "$DATA/mnist/"
   mapfile -t files < <(find "$photos" -type f \( -iname '*.jpg' -o -iname '*.jpeg' -o -iname '*.png' \) | sort)
   (( ${#files[@]} > 0 )) || { echo "error: no photos under $photos" >&2; exit 2; }
-  for i in "${!files[@]}"; do  # The seed's ~1,000 photos: all of them, then repeats up to 1,000.
+  for i in "${!files[@]}"; do  # The assignment's ~1,000 photos: all of them, then repeats up to 1,000.
     cp "${files[$i]}" "$DATA/cake1000/a/$i.${files[$i]##*.}"
   done
   for ((i = ${#files[@]}; i < 1000; i++)); do
@@ -54,7 +58,7 @@ fi
 date; nvidia-smi --query-gpu=name,memory.total,clocks.max.sm,driver_version --format=csv 2>/dev/null
 python3 -c "import jax, flax, optax; print('jax', jax.__version__, jax.devices(), 'flax', flax.__version__, 'optax', optax.__version__)"
 python3 -c "import torch; print('torch', torch.__version__, torch.cuda.is_available())" || true
-train_flags=(--config.train.tensorboard=False)  # tensorboardX is not on the GPU image.
+train_flags=(--config.train.tensorboard=False)  # tensorboardX may not be installed there.
 
 echo "== 1 cake DCGAN, transposed G, batch 8/64/256"
 timeout -s INT "$(limit 230)" python3 benchmarks/run.py \
@@ -66,7 +70,7 @@ python3 benchmarks/project_run.py --config configs/dcgan_mnist.py --epochs 4 --t
   --time_limit "$(limit 60)" --grace_s 10 --workdir "/tmp/gm_gpu_session/mnist_$$" --json "$OUT/mnist.json" -- \
   --config.data.source=idx --config.data.dir="$DATA/mnist" "${train_flags[@]}"
 
-echo "== 3 the seed's cake run: 1,000 photos, batch 8, 3000 epochs, projected"
+echo "== 3 the assignment's cake run: 1,000 photos, batch 8, 3000 epochs, projected"
 python3 benchmarks/project_run.py --config configs/dcgan_cake.py --epochs 200 --target_epochs 3000 \
   --time_limit "$(limit 110)" --grace_s 20 --workdir "/tmp/gm_gpu_session/cake_$$" --json "$OUT/cake_run.json" -- \
   --config.data.dir="$DATA/cake1000" --config.data.cache_dir=/tmp/gm_gpu_session/cache "${train_flags[@]}"

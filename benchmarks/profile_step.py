@@ -45,7 +45,9 @@ def op_times(trace_dir: str):
   return totals
 
 
-_LAYER = re.compile(r"[A-Z]\w*_\d+")  # Flax's automatic layer names: Conv_1, Dense_0, BatchNorm_2.
+# Flax's automatic layer names (Conv_1, Dense_0, BatchNorm_2) and named ones ending in a number
+# (up_64, to_rgb_32: a growing model's layers per resolution).
+_LAYER = re.compile(r"[A-Za-z]\w*_\d+")
 
 
 def layer_of(op_name: str) -> str:

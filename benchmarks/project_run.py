@@ -14,7 +14,7 @@ checkpoint schedule included), timing the whole process. From the per-epoch reco
   compile) and the epoch time it gives;
 - the steady cost of a whole epoch, evaluation, judge scores and checkpoints included: the
   growth of `time/session_s` over the last `--cycle` epochs (default: the least common multiple
-  of the config's checkpoint, eval and judge periods, if at most half of `--epochs`), divided by
+  of the config's checkpoint, eval and score periods, if at most half of `--epochs`), divided by
   `--cycle`;
 - the projection to `--target_epochs`: the measured process time plus the remaining epochs at
   that steady whole-epoch cost, and, separately, the training steps alone.
@@ -47,7 +47,7 @@ def parse_args(argv=None):
   p.add_argument("--target_epochs", type=int, default=0,
                  help="epochs to project to (default: the config's train.num_epochs)")
   p.add_argument("--cycle", type=int, default=0, help="epochs of the steady window (default: "
-                 "the config's checkpoint/eval/judge period, see above)")
+                 "the config's checkpoint/eval/score period, see above)")
   p.add_argument("--time_limit", type=float, default=0, help="seconds; then train.py gets "
                  "SIGTERM (it finishes the epoch, checkpoints and exits) and the projection uses "
                  "the epochs done")
@@ -59,9 +59,9 @@ def parse_args(argv=None):
 
 
 def schedule_period(train_cfg: dict, eval_cfg: dict) -> int:
-  """Least common multiple of the checkpoint, evaluation and judge periods (in epochs)."""
+  """Least common multiple of the checkpoint, evaluation and score periods (in epochs)."""
   periods = [train_cfg.get("checkpoint_every", 1), train_cfg.get("eval_every", 1),
-             eval_cfg.get("judge_every", 0)]
+             eval_cfg.get("score_every", 0)]
   out = 1
   for p in periods:
     if p:
@@ -149,7 +149,7 @@ def main(argv=None):
   cycle = args.cycle or schedule_period(cfg["train"], cfg.get("eval", {}))
   if not args.cycle and cycle > args.epochs // 2:
     cycle = max(1, args.epochs // 2)
-    print(f"note: the config's checkpoint/eval/judge period is longer than half the run; "
+    print(f"note: the config's checkpoint/eval/score period is longer than half the run; "
           f"steady window {cycle} epochs (run more --epochs for the whole schedule)")
   if len(records) < args.epochs and cycle >= len(records):
     cycle = max(1, len(records) // 2)

@@ -5,7 +5,7 @@ count, checked by `run.py`) and the same update rule as the `gm` family: the
 same losses, Adam settings, discriminator step on real and fake images in one
 batch, generator step on fresh fakes, the cake's on-device augmentation
 (flip, zoom, rotation as one bilinear affine warp). Written as a PyTorch user
-would (the seeds' style): NCHW modules, `torch.optim.Adam`, batches gathered
+would (the reference documents' style): NCHW modules, `torch.optim.Adam`, batches gathered
 from a device-resident uint8 tensor.
 
 Modes: 'eager' (float32), 'autocast' (bfloat16 autocast + channels_last) and
@@ -144,7 +144,7 @@ class CakeDiscriminator(nn.Module):
 
 
 class CakeGenerator(nn.Module):
-  """The seed's transposed generator (gm 'dcgan_cake')."""
+  """The assignment's transposed generator (gm 'dcgan_cake')."""
 
   def __init__(self, noise=128):
     super().__init__()
@@ -161,7 +161,7 @@ class CakeGenerator(nn.Module):
 
 
 class CakeUpsampleGenerator(nn.Module):
-  """The seed's upsampling generator (gm 'dcgan_cake_upsample')."""
+  """The assignment's upsampling generator (gm 'dcgan_cake_upsample')."""
 
   def __init__(self, noise=128):
     super().__init__()

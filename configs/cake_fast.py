@@ -44,7 +44,7 @@ def get_config(arg=None):
   c.train.num_epochs = 3000
   c.train.checkpoint_every = 100
   c.train.eval_every = 100
-  c.eval.judge_every = 100
+  c.eval.score_every = 100
   if args.smoke:
     dcgan_cake.smoke(c)
     c.data.holdout = 0.25

@@ -39,7 +39,7 @@ def get_config(arg=None):
   c.train.num_epochs = 4000
   c.train.checkpoint_every = 50
   c.train.eval_every = 50
-  c.eval.judge_every = 50
+  c.eval.score_every = 50
   if args.smoke:
     dcgan_cake.smoke(c)
     c.data.holdout = 0.25

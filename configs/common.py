@@ -56,7 +56,8 @@ def base() -> ml_collections.ConfigDict:
   c.eval = ml_collections.ConfigDict()
   c.eval.batch_size = 500
   c.eval.judge = "builtin"  # MNIST judge: builtin (gm/metrics/judge_mnist.npz), a run dir or .npz.
-  c.eval.judge_every = 0                  # Epochs between judge scores of samples (0 = never).
+  c.eval.score_every = 0                  # Epochs between scores of samples (0 = never): the
+                                          # MNIST judge's, or photo folders' SWD. Was judge_every.
   return c
 
 
@@ -90,7 +91,7 @@ def gan() -> ml_collections.ConfigDict:
   c.model.generator = "mlp"
   c.model.discriminator = "mlp"
   c.model.noise_dim = 96
-  c.model.noise = "uniform"        # uniform in [-1, 1] (the seed) | normal
+  c.model.noise = "uniform"        # uniform in [-1, 1] (the course notebook) | normal
   c.model.num_classes = 0          # > 0: conditional on a one-hot label
   c.model.generator_kwargs = ml_collections.ConfigDict()      # fields of the generator module
   c.model.discriminator_kwargs = ml_collections.ConfigDict()  # fields of the discriminator
@@ -119,7 +120,7 @@ def gan() -> ml_collections.ConfigDict:
   c.health.collapse_ratio = 0.2    # sample spread (test/fake_std) below this x test/real_std
   c.health.degrade_evals = 3       # quality score worse at this many scored checkpoints in a row
   c.health.degrade_margin = 0.1    #   and worse than the run's best by more than this (relative)
-  c.eval.judge_every = 0
+  c.eval.score_every = 0
   # Image folders: a local FID-Inception weights file (.npz; gm/metrics/inception.py) adds the
   # Fréchet Inception distance (quality/fid) to the sliced Wasserstein distance. '' = no FID.
   c.eval.inception_weights = ""

@@ -5,7 +5,7 @@ r"""Conditional VAE on the 3x3 MNIST canvas (label + position condition).
   python train.py --config configs/cvae_mnist.py:z100 --workdir runs/cvae_z100 # latent 100, 50 epochs
   python train.py --config configs/cvae_mnist.py:smoke --workdir /tmp/cvae
 
-Args: z2 (default), z25, z100 (latent sizes with the seeds' epochs), smoke.
+Args: z2 (default), z25, z100 (latent sizes with the reports' epochs), smoke.
 Any other latent size: --config.model.latent_dim=<n>.
 """
 

@@ -1,4 +1,4 @@
-r"""DCGAN on a small folder of 64x64 RGB photos (the carrot-cake seed), transposed generator.
+r"""DCGAN on a small folder of 64x64 RGB photos (the assignment's carrot cake), transposed generator.
 
   python train.py --config configs/dcgan_cake.py --workdir runs/cake \
       --config.data.dir=<folder of photos>
@@ -7,7 +7,7 @@ r"""DCGAN on a small folder of 64x64 RGB photos (the carrot-cake seed), transpos
   python eval.py data-grid --workdir runs/cake  # the loaded photos
   python eval.py augment-grid --workdir runs/cake
 
-Training as the seed: per step, a discriminator update on 8 real photos (label 1)
+Training as the assignment: per step, a discriminator update on 8 real photos (label 1)
 and 8 fresh fakes (label 0) in one batch of 16, labels + uniform[-0.05, 0.05]
 noise, binary cross-entropy, Adam 1e-5; then a generator update on 8 new fakes
 labelled real (no noise, no real images). Thousands of epochs: the whole
@@ -56,7 +56,7 @@ def get_config(arg=None):
   c.train.eval_every = 10
   c.train.d_bn_in_g_step = "running"  # Keras: a frozen discriminator runs its BN in inference mode.
   c.eval.batch_size = 64
-  c.eval.judge_every = 100         # Sliced Wasserstein distance of samples to the photos.
+  c.eval.score_every = 100         # Sliced Wasserstein distance of samples to the photos.
   if args.cpu:
     cpu(c)
   if args.smoke:
@@ -72,7 +72,7 @@ def cpu(c):
   c.train.num_epochs = 3000
   c.train.checkpoint_every = 25
   c.train.eval_every = 25
-  c.eval.judge_every = 25
+  c.eval.score_every = 25
   return c
 
 
@@ -84,5 +84,5 @@ def smoke(c):
   c.train.num_epochs = 2
   c.train.checkpoint_every = 1
   c.train.eval_every = 1
-  c.eval.judge_every = 1
+  c.eval.score_every = 1
   return c

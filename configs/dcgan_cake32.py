@@ -1,4 +1,4 @@
-r"""Seed 004: the 32x32 carrot-cake DCGAN of the PyTorch report.
+r"""The 32x32 report's carrot-cake DCGAN (a PyTorch report, 32x32 photos).
 
   python train.py --config configs/dcgan_cake32.py --workdir runs/cake32 \
       --config.data.dir=<folder of photos>
@@ -48,7 +48,7 @@ def get_config(arg=None):
   c.train.eval_every = 10
   c.train.d_bn_in_g_step = "batch"  # PyTorch: D stays in train mode in the G step.
   c.train.d_batches = "separate"    # D(real) and D(fake) are two forward passes.
-  c.eval.judge_every = 100
+  c.eval.score_every = 100
   if args.smoke:
     dcgan_cake.smoke(c)
   return c

@@ -1,4 +1,4 @@
-r"""The cake DCGAN with the seed's upsampling generator (nearest x2 + conv blocks with batch norm).
+r"""The cake DCGAN with the assignment's upsampling generator (nearest x2 + conv blocks with batch norm).
 
   python train.py --config configs/dcgan_cake_upsample.py --workdir runs/cake_up \
       --config.data.dir=<folder of photos>

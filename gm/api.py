@@ -33,7 +33,7 @@ class Run(RunContext):
 
   def __repr__(self) -> str:
     return (f"Run({self.workdir!r}, family={self.config.family!r}, "
-            f"step={self._step_arg!r}{', raw=True' if self.raw else ''})")
+            f"step={self.step!r}{', raw=True' if self.raw else ''})")  # The checkpoint loaded.
 
   @property
   def metrics(self) -> List[Dict[str, Any]]:

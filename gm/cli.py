@@ -135,7 +135,7 @@ def _short_path(path: str) -> str:
 
 # --- absl flags of train.py ------------------------------------------------------------------
 
-def _config_spec(argv: Sequence[str]) -> str:
+def config_spec(argv: Sequence[str]) -> str:
   for i, a in enumerate(argv):
     if a.startswith("--config="):
       return a.split("=", 1)[1]
@@ -177,7 +177,7 @@ def _lookup(config, key: str):
 def explain_flag_error(argv: Sequence[str], e: BaseException) -> str:
   """A one-line, actionable message for a train.py flag or --config override error."""
   text = str(e)
-  spec = _config_spec(argv)
+  spec = config_spec(argv)
   m = re.search(r"Flag --(\w+) must have a value other than None", text)
   if m:
     return (f"--{m.group(1)} is required: python train.py --config configs/<name>.py[:arg] "

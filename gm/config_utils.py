@@ -20,6 +20,7 @@ RESUMABLE_GROUPS = ("eval.", "health.", "runtime.")
 # Keys that moved, old name -> new name: a run's config.json written before reads as the new.
 RENAMED_KEYS = {
     "model.conv_transpose_impl": "runtime.conv_transpose_impl",
+    "eval.judge_every": "eval.score_every",  # It schedules the photo SWD too, not only the judge.
 }
 # Keys added after runs were written, with the value that reproduces what those runs did: a
 # run whose config.json lacks one resumes under a config that has this value.
@@ -163,6 +164,8 @@ def load_file(spec: str, overrides: Sequence[str] = ()) -> ml_collections.Config
     except (KeyError, AttributeError):
       raise UserError(f"--set {key}: no such config key") from None
     try:
+      if isinstance(old, (tuple, list)) and not isinstance(value, (tuple, list)):
+        raise TypeError(key)
       node[leaf] = type(old)(value) if isinstance(old, (int, float, str)) and not isinstance(
           old, bool) else value
     except (TypeError, ValueError):
@@ -180,12 +183,32 @@ _AT_LEAST_ONE = ("train.batch_size", "eval.batch_size", "train.checkpoint_every"
                  "train.eval_every", "train.d_steps", "model.latent_dim", "model.noise_dim",
                  "model.features", "model.start", "data.image_size", "data.placements")
 _NOT_NEGATIVE = ("train.num_epochs", "train.keep_checkpoints", "train.num_devices",
-                 "train.max_rollbacks", "data.num_train", "data.num_test", "eval.judge_every",
+                 "train.max_rollbacks", "data.num_train", "data.num_test", "eval.score_every",
                  "model.num_classes", "model.dropout", "train.grow_epochs", "train.fade_epochs", "loss.beta", "loss.gp_weight",
                  "loss.r1_weight", "loss.fm_weight", "loss.label_noise", "loss.label_smoothing", "augment.zoom",
                  "augment.rotate",
                  *(f"{o}.{k}" for o in _OPTIMIZERS for k in ("lr", "warmup_steps", "grad_clip")))
 _POSITIVE = ("model.generator_kwargs.width", "model.discriminator_kwargs.width")
+_NOT_NEGATIVE += ("seed", "data.holdout_seed")  # NumPy's generators take seeds >= 0.
+_AT_MOST = {"data.image_size": 4096}  # A decoded dataset of larger images does not fit in memory.
+
+
+def check_kinds(config: ml_collections.ConfigDict, base: ml_collections.ConfigDict) -> None:
+  """A ConfigError for an override that replaced a value of the config file (`base`) with None,
+  or a tuple / list with a scalar: the command line lets None through for any key."""
+  from gm.errors import ConfigError  # pylint: disable=g-import-not-at-top
+  new = flatten(to_dict(config))
+  for key, old in flatten(to_dict(base)).items():
+    if key not in new or old is None:
+      continue
+    value, sequence = new[key], isinstance(old, (tuple, list))
+    kinds = {type(v) for v in old} if sequence else set()
+    if value is None or (sequence and (not isinstance(value, (tuple, list)) or (
+        len(kinds) == 1 and any(type(v) not in kinds | ({float} if int in kinds else set())
+                                for v in value)))):
+      kind, example = ("a tuple", f'"{tuple(old)}"') if sequence else (
+          f"a {type(old).__name__}", old)
+      raise ConfigError(f"{key}={value!r}: {key} takes {kind}, e.g. --config.{key}={example}")
 
 
 def check_values(config: ml_collections.ConfigDict, how: str = "--config.<key>=<value>") -> None:
@@ -203,6 +226,8 @@ def check_values(config: ml_collections.ConfigDict, how: str = "--config.<key>=<
       bad.append(f"{key}={value} (must be > 0)")
     elif key in _NOT_NEGATIVE and value < 0:
       bad.append(f"{key}={value} (must be >= 0)")
+    elif key in _AT_MOST and value > _AT_MOST[key]:
+      bad.append(f"{key}={value} (must be <= {_AT_MOST[key]})")
   if "model" in config:
     from gm import precision  # pylint: disable=g-import-not-at-top
     precision.compute_dtype(config.model)

@@ -1,6 +1,6 @@
 """Latent-space optimization: find the generator input that reproduces an image.
 
-The seed's procedure: start from a random generator input, minimise the mean
+The assignment's procedure: start from a random generator input, minimise the mean
 squared error between G(z) and the target by gradient steps on z only (the
 network's weights are closed over as constants), SGD with learning rate 0.01
 and momentum 0.9, 100 steps. Here, many targets and many random restarts run
@@ -78,8 +78,8 @@ def per_code_loss(gen: Generator, z: jnp.ndarray, targets: jnp.ndarray, loss: st
                   prior_weight: float, target_features=None) -> jnp.ndarray:
   """Loss of each code [N] against its target [N, H, W, C].
 
-  'mse': mean squared error of images in [0, 1] (the 64x64 seed assignment).
-  'sse': sum of squared errors in the generator's output range (the 32x32 seed
+  'mse': mean squared error of images in [0, 1] (the 64x64 assignment).
+  'sse': sum of squared errors in the generator's output range (the 32x32
   report: `((G(z) - x) ** 2).sum()` on tanh outputs); for a 32x32 RGB tanh
   generator that is 4 * 3,072 = 12,288 times the 'mse', so the same learning
   rate moves z that much faster.

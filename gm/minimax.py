@@ -1,4 +1,4 @@
-"""The seeds' minimax exercise: alternating gradient steps on a two-player game.
+"""The course notebook's minimax exercise: alternating gradient steps on a two-player game.
 
     min_x max_y f(x, y),   x_{t+1} = x_t - lr * df/dx(x_t, y_t),
                            y_{t+1} = y_t + lr * df/dy(x_{t+1}, y_t)

@@ -163,7 +163,7 @@ _SWD_OUT = tuple(f"gan_score{f'_seed{d}' if d else ''}_step{{step}}.json" for d 
 _CAKE32 = ("--config", "configs/dcgan_cake32.py", "--config.data.dir={photos}",
            "--config.data.holdout=0.15", "--config.train.num_epochs=400",
            "--config.train.checkpoint_every=20", "--config.train.eval_every=20",
-           "--config.eval.judge_every=20")
+           "--config.eval.score_every=20")
 _INVERT = ("invert", "--workdir", "{workdir}", "--index", "test:0,test:1", "--optimizer", "adam",
            "--lr", "0.1", "--steps", "300", "--restarts", "8")
 
@@ -200,7 +200,7 @@ ROWS: Tuple[Row, ...] = (
         ("--config", "configs/cake_fast.py", "--config.data.dir={photos}"), (_INVERT,),
         ("invert_step{step}.json",), read_invert, (("psnr_db", ".1f"), ("ssim", ".2f")),
         cost="57 min, then 5 min", base="cake_fast", seeded=True, costly=True, needs=("photos",)),
-    Row("cake32", "seed 004 (32x32 report), 400 epochs", "same",
+    Row("cake32", "the 32x32 report's DCGAN, 400 epochs", "same",
         "held-out SWD ×10³, as above (floor {floor_swd:.1f})", "(7)", _CAKE32, _gan_scores(),
         _SWD_OUT, read_swd, (("swd", ".1f"),), cost="53 min", seeded=True, costly=True,
         needs=("photos",)),

@@ -1,7 +1,7 @@
 r"""Regenerates every figure and number of docs/cake.md (and the README's cake rows) from runs.
 
-  python scripts/cake_section.py --runs fast=runs/cake_fast,seed004=runs/cake32 \
-      [--ablations fast_nodiff=runs/cake_fast_nodiff,seed004_diff=runs/cake32_diff] \
+  python scripts/cake_section.py --runs fast=runs/cake_fast,report32=runs/cake32 \
+      [--ablations fast_nodiff=runs/cake_fast_nodiff,report32_diff=runs/cake32_diff] \
       [--out docs]
   python scripts/cake_section.py --prefix cake64 --runs grow=runs/cake_grow,\
 transposed=runs/cake64_transposed,upsample=runs/cake64_upsample --compare transposed,upsample
@@ -16,7 +16,7 @@ prefix 'cake' unless --prefix):
     history, the loss curves and the samples' power spectrum beside the photos'
     (`eval.py spectrum`: the checkerboard test); for each ablation run its latest sample grid;
   - inversion of two training photos, two held-out photos and the cat (skimage:chelsea)
-    with three procedures (the seed assignment's, the seed report's, the recommended one)
+    with three procedures (the assignment's, the 32x32 report's, the recommended one)
     by every main run's generator: PSNR/SSIM table, the recommended procedure's evolution strips;
   - perturbation of single coordinates and interpolation between two inverted photos, and
     two generators side by side on the same targets (compare-generators; --compare, else

@@ -1,6 +1,6 @@
 """Augmentation reaches the right tensors, and DiffAugment's ops follow their formulas.
 
-The seed's safe augmentation (flip, zoom, rotate) is of real images only: the
+The assignment's safe augmentation (flip, zoom, rotate) is of real images only: the
 generator is trained against D's view of its raw samples. DiffAugment applies one
 policy to everything D sees, real and fake, in both updates, and stays
 differentiable so the generator's gradient passes through it. A wrong placement

@@ -118,5 +118,5 @@ def test_run_projection_adds_the_steady_whole_epoch_cost_to_the_measured_run():
     project_run.project(records[1:], 9.0, 106, cycle=2, steps_per_epoch=10)
   # The cake config's schedule: checkpoints every 100 epochs, eval every 10, judge every 100.
   assert project_run.schedule_period({"checkpoint_every": 100, "eval_every": 10},
-                                     {"judge_every": 100}) == 100
+                                     {"score_every": 100}) == 100
   assert project_run.schedule_period({"checkpoint_every": 4, "eval_every": 6}, {}) == 12

@@ -1,4 +1,4 @@
-"""Cake DCGAN: the image-folder loader, augmentation, the seed's models, SWD, a CLI smoke run."""
+"""Cake DCGAN: the image-folder loader, augmentation, the assignment's models, SWD, a CLI smoke run."""
 
 import json
 import math

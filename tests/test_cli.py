@@ -35,7 +35,7 @@ def test_resume_differences_ignore_epochs():
   b = config_utils.to_dict(load_config("vae_mnist"))
   b["train"]["num_epochs"] = 50
   b["optim"]["lr"] = 0.5
-  b["eval"]["judge_every"] = 3           # what is measured, not how training goes
+  b["eval"]["score_every"] = 3           # what is measured, not how training goes
   b["train"]["on_nonfinite"] = "rollback"
   del a["train"]["max_rollbacks"]        # a run made before the option existed
   assert config_utils.differences(a, b) == ["optim.lr"]

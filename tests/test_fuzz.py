@@ -41,6 +41,13 @@ PINNED = [
     ("dcgan_cake", "data.image_size", "48"),
     ("dcgan_mnist", "model.discriminator_kwargs", "{'spectral_norm': True}"),
     ("cake_grow", "model.generator_kwargs", "{'size': 48}"),
+    ("cake_fast", "data.image_size", "1e12"),  # Found by a 10,000-example run.
+    ("cake_fast", "data.holdout_seed", "-1"),
+    ("cake_fast", "data.holdout", "nan"),
+    ("cake_fast", "data.holdout", "inf"),
+    ("cvae_mnist", "model.decoder_strides", "None"),
+    ("cake_fast", "data.resize", "'abc'"),
+    ("cvae_mnist", "model.decoder_strides", "(1, 1)"),  # Traced step: 7x7 vs 42x42 images.
 ]
 
 
@@ -84,6 +91,7 @@ def _outcome(name, key, text, photos, cache):
     with contextlib.chdir(os.path.dirname(cache)):
       config = config_utils.load_file(spec, base + [f"{key}={text}"])
       config_utils.check_values(config)
+      config_utils.check_kinds(config, config_utils.load_file(spec, base))
       loop.validate(config)
   except UserError as e:
     msg = str(e)

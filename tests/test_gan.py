@@ -1,4 +1,4 @@
-"""GAN family: the seeds' architectures, loss formulas, separate updates, multi-device equality."""
+"""GAN family: the reference documents' architectures, loss formulas, separate updates, multi-device equality."""
 
 import json
 import os
@@ -274,7 +274,7 @@ def test_conditional_gan_trains_scores_and_draws_its_plots(tmp_path, judge_dir, 
   from gm import plots  # pylint: disable=g-import-not-at-top
   from gm.errors import UserError  # pylint: disable=g-import-not-at-top
   c = _tiny("cgan_mnist", num_epochs=1, batch_size=32)
-  c.eval.judge, c.eval.judge_every = judge_dir, 1
+  c.eval.judge, c.eval.score_every = judge_dir, 1
   c.train.tensorboard = True
   wd = str(tmp_path / "cgan")
   loop.train_and_evaluate(c, wd)

@@ -69,7 +69,7 @@ def test_a_run_across_the_stages_logs_them_and_resumes_bit_exactly(tmp_path):
     c = load_config("cake_grow", "smoke")
     c.data.dir, c.data.cache_dir = str(tmp_path / "photos"), str(tmp_path / "cache")
     c.train.progress, c.train.tensorboard, c.train.num_epochs = False, False, epochs
-    c.eval.judge_every = 0
+    c.eval.score_every = 0
     return c
 
   straight = loop.train_and_evaluate(config(4), str(tmp_path / "a"))

@@ -122,7 +122,7 @@ def test_cvae_trains_and_draws_its_plots(tmp_path, judge_dir):
   c.train.progress, c.train.tensorboard = False, False
   c.eval.batch_size = 32
   c.eval.judge = judge_dir
-  c.eval.judge_every = 1  # Training-time judge scores.
+  c.eval.score_every = 1  # Training-time judge scores.
   wd = str(tmp_path / "cvae")
   loop.train_and_evaluate(c, wd)
   record = json.loads(open(os.path.join(wd, "metrics.jsonl")).read().splitlines()[-1])

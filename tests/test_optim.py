@@ -25,7 +25,7 @@ from tests.conftest import ROOT, load_config
 # (config, arg) -> optimizer groups -> (name, lr, b1, b2, schedule). Adam's b2 is 0.999 everywhere.
 GAN_MNIST = {"optim_g": ("adam", 1e-3, 0.5, 0.999, "constant"),  # CS231n: Adam 1e-3, beta1 0.5.
              "optim_d": ("adam", 1e-3, 0.5, 0.999, "constant")}
-CAKE = {"optim_g": ("adam", 1e-5, 0.9, 0.999, "constant"),  # The Keras seed: Adam(1e-5) defaults.
+CAKE = {"optim_g": ("adam", 1e-5, 0.9, 0.999, "constant"),  # The assignment (Keras): Adam(1e-5) defaults.
         "optim_d": ("adam", 1e-5, 0.9, 0.999, "constant")}
 EXPECTED = {
     ("ae_mnist", None): {"optim": ("adam", 1e-3, 0.9, 0.999, "constant")},
@@ -45,7 +45,7 @@ EXPECTED = {
                           "optim_d": ("adam", 2e-4, 0.5, 0.99, "constant")},
     ("dcgan_cake", "cpu"): {"optim_g": ("adam", 2e-4, 0.5, 0.99, "constant"),  # At width 0.25.
                             "optim_d": ("adam", 2e-4, 0.5, 0.99, "constant")},
-    ("dcgan_cake32", None): {"optim_g": ("adam", 1.5e-5, 0.5, 0.999, "constant"),  # Seed 004.
+    ("dcgan_cake32", None): {"optim_g": ("adam", 1.5e-5, 0.5, 0.999, "constant"),  # The 32x32 report.
                              "optim_d": ("adam", 1e-5, 0.5, 0.999, "constant")},
 }
 

@@ -1,4 +1,4 @@
-"""Small-photo GANs: seed 004's 32x32 model, generator EMA, held-out photos, the report's inversion."""
+"""Small-photo GANs: the 32x32 report's model, generator EMA, held-out photos, the report's inversion."""
 
 import json
 import os
@@ -40,7 +40,7 @@ def _leaves_equal(a, b) -> bool:
   return all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
 
 
-def test_seed_004_parameter_counts_and_shapes_from_the_layer_formulas():
+def test_report32_parameter_counts_and_shapes_from_the_layer_formulas():
   """The 32x32 report's networks: 169,249 and 807,107 trainable parameters, as PyTorch counts."""
   conv = lambda k, i, o: k * k * i * o + o
   bn = lambda c: 2 * c  # PyTorch's trainable scale and shift (running statistics are buffers)
@@ -64,7 +64,7 @@ def test_seed_004_parameter_counts_and_shapes_from_the_layer_formulas():
   assert float(jnp.abs(k0).max()) <= 1 / np.sqrt(256 * 16) < float(jnp.abs(k0).max()) * 1.05
 
 
-def test_seed_004_config_is_the_report():
+def test_report32_config_is_the_report():
   c = load_config("dcgan_cake32", None)
   assert (c.data.image_size, c.model.noise_dim, c.model.noise, c.train.batch_size) == (
       32, 64, "normal", 16)

@@ -87,6 +87,44 @@ def test_old_configs_conv_transpose_impl_reads_as_the_runtime_key():
   assert config_utils.differences(old, new) == []  # Resumes: the runtime group is resumable.
 
 
+def test_old_configs_judge_every_reads_as_score_every():
+  from gm import config_utils  # pylint: disable=g-import-not-at-top
+  old = {"eval": {"batch_size": 500, "judge": "builtin", "judge_every": 20}}
+  new = {"eval": {"batch_size": 500, "judge": "builtin", "score_every": 20}}
+  assert config_utils.from_dict(old).eval.score_every == 20
+  assert "judge_every" not in config_utils.from_dict(old).eval
+  assert config_utils.upgrade(old) == new and old["eval"]["judge_every"] == 20  # Not in place.
+  assert config_utils.differences(old, new) == []
+
+
+def test_a_run_written_with_eval_judge_every_resumes_and_scores_on_its_period(
+    tmp_path, tiny_vae, judge_dir):
+  """A run whose config.json has `eval.judge_every` (before it became `eval.score_every`)
+  resumes without --allow_config_change, goes on scoring every epoch, and eval.py reads its
+  period under the new name."""
+  import json  # pylint: disable=g-import-not-at-top
+  from gm import loop  # pylint: disable=g-import-not-at-top
+  from gm.commands.base import RunContext  # pylint: disable=g-import-not-at-top
+  c = tiny_vae
+  c.eval.judge, c.eval.score_every, c.train.num_epochs = judge_dir, 1, 1
+  wd = tmp_path / "run"
+  loop.train_and_evaluate(c, str(wd))
+  cfg = wd / "config.json"
+  old = json.loads(cfg.read_text())
+  old["eval"]["judge_every"] = old["eval"].pop("score_every")
+  cfg.write_text(json.dumps(old, indent=2))  # As train.py wrote it before the rename.
+  assert RunContext(str(wd)).config.eval.score_every == 1  # What eval.py reads.
+  c.train.num_epochs = 2
+  loop.train_and_evaluate(c, str(wd))  # The same config: resumes, no --allow_config_change.
+  records = [json.loads(line) for line in (wd / "metrics.jsonl").read_text().splitlines()]
+  assert [r["epoch"] for r in records] == [1, 2]
+  assert all("judge/frechet" in r for r in records)  # Scored before and after the resume.
+  new = json.loads(cfg.read_text())
+  assert new["eval"]["score_every"] == 1 and "judge_every" not in new["eval"]
+  (bak,) = wd.glob("config.json.*.bak")  # The old file is kept.
+  assert json.loads(bak.read_text()) == old
+
+
 def test_a_loaded_old_config_is_filled_with_the_keys_added_since():
   """Code reads keys directly: an old run's config.json gains ADDED_KEYS in the groups it has."""
   from gm import config_utils  # pylint: disable=g-import-not-at-top
@@ -97,3 +135,18 @@ def test_a_loaded_old_config_is_filled_with_the_keys_added_since():
       7, (2, 2), "float32")
   assert c.model.encoder_padding == "VALID"
   assert "optim_g" not in c  # No group is added.
+
+
+def test_the_old_name_on_the_command_line_is_an_unknown_key_naming_the_new_one(tmp_path):
+  """As for every renamed key, only config.json files are read under the new name: a
+  `--config.eval.judge_every` override is an unknown key (exit 2, nothing written)."""
+  import os  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+  r = subprocess.run([sys.executable, "train.py", "--config", "configs/gan_mlp_mnist.py:smoke",
+                      "--workdir", str(tmp_path / "w"), "--config.eval.judge_every=20"],
+                     cwd=root, capture_output=True, text=True, timeout=300,
+                     env={**os.environ, "JAX_PLATFORMS": "cpu"})
+  assert r.returncode == 2 and not (tmp_path / "w").exists()
+  assert "unknown config key eval.judge_every; did you mean eval.score_every?" in r.stderr

@@ -1,4 +1,4 @@
-"""eval.py commands for AE and VAE runs: the plots of the seed reports."""
+"""eval.py commands for AE and VAE runs: the plots of the reports."""
 
 import json
 

@@ -111,7 +111,7 @@ class RunContext:
               if key in r and r.get("step") in steps}
     if not logged:
       raise UserError(f"--step best: no checkpoint has a logged {key} in metrics.jsonl "
-                      "(enable eval.judge_every when training), pass --step N instead")
+                      "(enable eval.score_every when training), pass --step N instead")
     pick = min if mode == "min" else max
     return pick(logged, key=lambda s: (logged[s], -s) if mode == "min" else (logged[s], s))
 

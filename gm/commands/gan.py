@@ -1,4 +1,4 @@
-"""eval.py commands for GAN runs, and the seeds' minimax exercise."""
+"""eval.py commands for GAN runs, and the course notebook's minimax exercise."""
 
 import json
 import os
@@ -160,7 +160,7 @@ def score_checkpoints(ctx, steps, num: int, seed: int = 0, reference: str = "", 
   return result
 
 
-@command("minimax", "the seeds' exercise: alternating gradient steps on f(x, y) = x*y; prints "
+@command("minimax", "the course notebook's exercise: alternating gradient steps on f(x, y) = x*y; prints "
          "the table of (x_t, y_t) and plots the trajectory (no run needed)",
          args=lambda p: (p.add_argument("--out", default="runs/minimax", help="output directory"),
                          p.add_argument("--x0", type=float, default=1.0),

@@ -1,6 +1,6 @@
 """On-device augmentation, inside the compiled step.
 
-`augment` (the seed's safe set, applied to real images before the
+`augment` (the assignment's safe set, applied to real images before the
 discriminator): random horizontal flip, small zoom and small rotation, as one
 bilinear affine warp per image with reflected borders.
 

@@ -1,4 +1,4 @@
-"""Small folders of photos (the carrot-cake seed), and Food-101's carrot_cake from TFDS.
+"""Small folders of photos (the assignment's carrot cake), and Food-101's carrot_cake from TFDS.
 
 `data.name = 'image_folder'` with `data.source`:
   - 'folder' (default): every jpg / jpeg / png / webp under `data.dir`, searched
@@ -24,6 +24,7 @@ sample quality when every photo is used for training).
 import hashlib
 import json
 import logging
+import math
 import os
 from typing import Dict, List, Tuple
 
@@ -98,6 +99,8 @@ def resize(img, size: int, mode: str):
 def decode(paths: List[str], size: int, mode: str) -> Tuple[np.ndarray, List[str]]:
   """(uint8 [N, size, size, 3] of the readable files, paths that could not be read)."""
   from PIL import Image  # pylint: disable=g-import-not-at-top
+  if mode not in ("crop", "pad"):  # A config error, not an unreadable file.
+    raise UserError(f"data.resize={mode!r}; valid: crop, pad")
   images, bad = [], []
   for p in paths:
     try:
@@ -215,8 +218,9 @@ def holdout_split(n: int, holdout: float, seed: int) -> Tuple[np.ndarray, np.nda
   The held-out set is the first entries of a permutation seeded with `seed`: the
   same folder and settings always hold out the same photos.
   """
-  count = int(round(holdout * n)) if holdout < 1 else int(holdout)
-  if holdout < 0 or (holdout >= 1 and holdout != int(holdout)) or not 0 <= count < n:
+  count = int(round(holdout * n)) if 0 <= holdout < 1 else (
+      int(holdout) if math.isfinite(holdout) else -1)  # NaN compares false: refused below.
+  if count < 0 or (holdout >= 1 and holdout != count) or not count < n:
     raise UserError(f"data.holdout={holdout:g}: the folder has {n} photos; hold out a fraction "
                     f"below 1 or a count between 0 and {n - 1} (--config.data.holdout=0.15)")
   held = np.sort(np.random.default_rng(seed).permutation(n)[:count])

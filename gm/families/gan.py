@@ -240,7 +240,7 @@ class GAN(GANSampling, Family):
     return tree if self.axis_name is None else jax.lax.pmean(tree, self.axis_name)
 
   def noise(self, key: jax.Array, n: int) -> jnp.ndarray:
-    """Generator inputs [n, noise_dim] (uniform in [-1, 1] as the seed, or normal)."""
+    """Generator inputs [n, noise_dim] (uniform in [-1, 1] as the course notebook, or normal)."""
     return self._draw(self._noise, key, (n, self.noise_dim))
 
   def random_labels(self, key: jax.Array, n: int):

@@ -1,4 +1,4 @@
-"""Generators and discriminators of the GAN seeds, each architecture once.
+"""Generators and discriminators of the reference documents' GANs, each architecture once.
 
 Every module takes an optional condition `cond` [B, K] (a one-hot label for
 conditional GANs; None otherwise) and a `train` flag (batch norm statistics,
@@ -6,7 +6,7 @@ dropout). Discriminators return logits [B] (or critic scores for Wasserstein
 losses); generators return images [B, H, W, C] in the range of their output
 activation (tanh: [-1, 1]; sigmoid: [0, 1]).
 
-MNIST models follow the CS231n GAN notebook (the seed): MLP and DCGAN after
+MNIST models follow the CS231n GAN notebook (the course notebook): MLP and DCGAN after
 InfoGAN.
 
 Swappable layers are `ModuleDef` fields defaulting to Flax's (`conv`,
@@ -38,8 +38,8 @@ def _with_cond(h: jnp.ndarray, cond: Optional[jnp.ndarray]) -> jnp.ndarray:
 
 
 def _batch_norm(norm: ModuleDef, train: bool) -> nn.Module:
-  """`norm` (a batch norm) with TensorFlow's defaults (momentum 0.99, epsilon 1e-3), as the seeds
-  used them.
+  """`norm` (a batch norm) with TensorFlow's defaults (momentum 0.99, epsilon 1e-3), as the course
+  notebook and the assignment used them.
 
   `train`: normalise with (and update) batch statistics; else the running ones.
   """
@@ -127,7 +127,7 @@ class DCGANMnistGenerator(nn.Module):
 
 @DISCRIMINATORS.register("dcgan_cake")
 class DCGANCakeDiscriminator(nn.Module):
-  """The seed's cake discriminator: three conv 4x4 stride 2 'same', each with batch norm and
+  """The assignment's cake discriminator: three conv 4x4 stride 2 'same', each with batch norm and
   LeakyReLU(0.2) (64, 128, 128 filters); flatten; dropout 0.2; dense 1 (a logit).
 
   64 -> 32 -> 16 -> 8. `width` scales the filters (smoke configs). `bn_running`:
@@ -160,7 +160,7 @@ def _upsample2(x: jnp.ndarray) -> jnp.ndarray:
 
 @GENERATORS.register("dcgan_cake")
 class DCGANCakeGenerator(nn.Module):
-  """The seed's transposed generator: dense 8*8*128 (no activation); reshape; transposed convs
+  """The assignment's transposed generator: dense 8*8*128 (no activation); reshape; transposed convs
   4x4 stride 2 'same' with LeakyReLU(0.2) and 128, 256, 512 filters; conv 5x5 to 3, sigmoid.
   """
   output_range = (0.0, 1.0)
@@ -188,7 +188,7 @@ class DCGANCakeGenerator(nn.Module):
 
 @GENERATORS.register("dcgan_cake_upsample")
 class DCGANCakeUpsampleGenerator(nn.Module):
-  """The seed's upsampling generator: dense 8*8*128; reshape; three blocks of nearest x2
+  """The assignment's upsampling generator: dense 8*8*128; reshape; three blocks of nearest x2
   upsampling then two (conv 3x3, batch norm, LeakyReLU(0.2)) with 64, 128, 256 filters;
   conv 5x5 to 3, sigmoid.
   """
@@ -238,7 +238,7 @@ def _torch_batch_norm(norm: ModuleDef, train: bool) -> nn.Module:
 
 @DISCRIMINATORS.register("dcgan_cake32")
 class DCGANCake32Discriminator(nn.Module):
-  """Seed 004 (the 32x32 PyTorch report): three conv 4x4 stride 2 with padding 2 on each side
+  """The 32x32 report (a PyTorch DCGAN): three conv 4x4 stride 2 with padding 2 on each side
   (32, 64, 128 filters), each with batch norm and LeakyReLU(0.2); flatten; dropout 0.5; dense 1.
 
   32 -> 17 -> 9 -> 5; 3,200 features; 169,249 trainable parameters (PyTorch's count), and
@@ -268,7 +268,7 @@ class DCGANCake32Discriminator(nn.Module):
 
 @GENERATORS.register("dcgan_cake32")
 class DCGANCake32Generator(nn.Module):
-  """Seed 004's generator: z (64) -> dense 4*4*64, no activation; reshape; transposed convs 4x4
+  """The 32x32 report's generator: z (64) -> dense 4*4*64, no activation; reshape; transposed convs 4x4
   stride 2 padding 1 (64, 128, 256 filters), each with LeakyReLU(0.2); conv 5x5 padding 2 to
   3 channels; tanh. 4 -> 8 -> 16 -> 32; 807,107 parameters; PyTorch's default initialisation.
 

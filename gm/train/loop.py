@@ -68,10 +68,34 @@ def validate(config: ml_collections.ConfigDict):
   per_step = family.examples_per_step(tc.batch_size)
   _check_sizes(config, dataset, per_step)
   family.check_data(dataset.train["image"].shape[1:])  # The networks' geometry vs the data.
+  _check_step(config, family, dataset, per_step)
   divergence.Rollback(tc)  # Its options.
   mesh = sharding.data_mesh(tc.num_devices)
   sharding.check_batch(mesh, tc.batch_size)
   return dataset, per_step, mesh
+
+
+def _check_step(config, family, dataset, per_step: int) -> None:
+  """The family's init and one train step traced on a batch of the data (shapes only:
+  `jax.eval_shape`, nothing computed), so a model the data cannot go through is a one-line
+  ConfigError before the run directory exists, not a crash after it."""
+  from gm.errors import ConfigError  # pylint: disable=g-import-not-at-top
+  n = len(dataset.train["image"])
+  family.steps_per_epoch = n // per_step
+  family.total_steps = family.steps_per_epoch * max(config.train.num_epochs, 1)
+  batch = {k: v[:per_step] for k, v in dataset.train.items()}
+  key = jax.random.PRNGKey(0)
+  try:
+    state = jax.eval_shape(family.init, key, batch)
+    jax.eval_shape(family.train_step, state, batch, key)
+  except UserError:
+    raise
+  except Exception as e:  # pylint: disable=broad-except
+    shape = "x".join(map(str, dataset.train["image"].shape[1:]))
+    first = (str(e).strip().splitlines() or [type(e).__name__])[0][:240]
+    raise ConfigError(f"the {config.family} model cannot train on the data's {shape} images "
+                      f"with this config ({type(e).__name__}: {first}); check model.* against "
+                      f"data.image_size") from None
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
@@ -148,11 +172,11 @@ def _train(config, workdir, dataset, mesh, per_step, rollback) -> RunState:
              sharding.DATA_AXIS)
   monitor = rundir.load_monitor_inputs(family, workdir, monitor_key, dataset.test, write=primary)
   eval_key, judge_key = jax.random.split(jax.random.PRNGKey(config.seed + 1))
-  judge_every = config.eval.judge_every
+  score_every = config.eval.score_every
   judge = (metrics.load_judge(config.eval.judge)  # Fail before training.
-           if judge_every and sample_scores.needs_judge(family) else None)
+           if score_every and sample_scores.needs_judge(family) else None)
   inception = (sample_scores.inception_of(config)
-               if judge_every and family.scoring == "folder" else None)
+               if score_every and family.scoring == "folder" else None)
   train_data = sharding.replicate({k: jnp.asarray(v) for k, v in dataset.train.items()}, mesh)
   programs = _Programs(config, family, dataset, per_step, mesh)
 
@@ -186,7 +210,7 @@ def _train(config, workdir, dataset, mesh, per_step, rollback) -> RunState:
       if not bad and (epoch % tc.eval_every == 0 or epoch == tc.num_epochs):
         record.update({f"test/{k}": v for k, v in
                        programs.evaluate(run.model, jax.random.fold_in(eval_key, epoch)).items()})
-      if not bad and judge_every and (epoch % judge_every == 0 or epoch == tc.num_epochs):
+      if not bad and score_every and (epoch % score_every == 0 or epoch == tc.num_epochs):
         record.update(_scores(family, run.model, judge, jax.random.fold_in(judge_key, epoch),
                               dataset.test, inception))
       bad = bad or divergence.nonfinite(record)
