@@ -2,6 +2,7 @@
 
 import os
 import sys
+from typing import Any, NamedTuple, Optional
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
@@ -26,6 +27,68 @@ def load_config(name: str, arg: str = "smoke"):
   """configs/<name>.py:get_config(arg), as train.py would load it."""
   import importlib  # pylint: disable=g-import-not-at-top
   return importlib.import_module(f"configs.{name}").get_config(arg)
+
+
+class Tiny(NamedTuple):
+  config: Any
+  dataset: Any
+  family: Any
+  state: Any   # The family's model state (RunState.model), as train.py initialises it.
+  batch: dict  # The first training examples of one step.
+
+
+def tiny_config(name: str, arg: str = "smoke", num_train: Optional[int] = None,
+                num_test: Optional[int] = None, **overrides):
+  """configs/<name>.py:<arg>, quiet (no progress bar, no TensorBoard), with `overrides`
+  ('train__batch_size': 16 sets train.batch_size) and, if given, fewer examples."""
+  c = load_config(name, arg)
+  if num_train is not None:
+    c.data.num_train = num_train
+  if num_test is not None:
+    c.data.num_test = num_test
+  c.train.progress, c.train.tensorboard = False, False
+  c.eval.batch_size = 32
+  for path, value in overrides.items():
+    group, key = path.split("__")
+    c[group][key] = value
+  return c
+
+
+def tiny(config, **kwargs) -> Tiny:
+  """A config (or a config name and `tiny_config`'s arguments) built as train.py builds it
+  (`gm.train.build`): its dataset, family, initial model state and one step's batch."""
+  from gm import data as gm_data  # pylint: disable=g-import-not-at-top
+  from gm.train import loop  # pylint: disable=g-import-not-at-top
+  c = tiny_config(config, **kwargs) if isinstance(config, str) else config
+  ds = gm_data.load(c.data)
+  family, run, _ = loop.build(c, ds)
+  n = family.examples_per_step(c.train.batch_size)
+  return Tiny(c, ds, family, run.model, {k: v[:n] for k, v in ds.train.items()})
+
+
+def tree_diff(a, b) -> Optional[str]:
+  """None if the pytrees hold the same number of leaves, equal bit for bit in order; else the
+  first difference, named by its path in `a`."""
+  import jax  # pylint: disable=g-import-not-at-top
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  la, lb = jax.tree_util.tree_leaves_with_path(a), jax.tree.leaves(b)
+  if len(la) != len(lb):
+    return f"{len(la)} leaves against {len(lb)}"
+  for (path, x), y in zip(la, lb):
+    x, y = np.asarray(x), np.asarray(y)
+    if x.shape != y.shape or not np.array_equal(x, y):
+      return f"{jax.tree_util.keystr(path)} differs ({x.shape} against {y.shape})"
+  return None
+
+
+def trees_equal(a, b) -> bool:
+  return tree_diff(a, b) is None
+
+
+def assert_trees_equal(a, b) -> None:
+  """Same leaf count and every leaf bit-identical; the message names the first differing path."""
+  diff = tree_diff(a, b)
+  assert diff is None, diff
 
 
 @pytest.fixture

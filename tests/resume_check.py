@@ -52,13 +52,6 @@ def _plain(tree):
   return jax.tree.map(lambda x: jnp.asarray(np.asarray(x)), tree)
 
 
-def assert_bit_identical(a, b):
-  la, lb = jax.tree_util.tree_leaves_with_path(a), jax.tree.leaves(b)
-  assert len(la) == len(lb)
-  for (path, x), y in zip(la, lb):
-    np.testing.assert_array_equal(np.asarray(x), np.asarray(y), err_msg=jax.tree_util.keystr(path))
-
-
 def moved_means(batch_stats):
   """Names of the batch-norm running means that left their initial zeros."""
   return [jax.tree_util.keystr(p) for p, v in jax.tree_util.tree_leaves_with_path(batch_stats)

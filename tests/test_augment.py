@@ -18,7 +18,7 @@ import pytest
 
 from gm import families
 from gm.data import augment as A
-from conftest import load_config
+from tests.conftest import load_config
 
 N = 8  # Real images per discriminator step.
 

@@ -10,21 +10,16 @@ import jax
 import numpy as np
 import pytest
 
-from gm import data as gm_data, families
 from gm.train.evaluate import make_evaluator
-from tests.conftest import load_config
+from tests.conftest import tiny
 
 N, BATCH = 70, 32  # Three batches: 32, 32 and 6 test images (+ 26 padding rows).
 
 
 def _family_and_state(name):
-  c = load_config(name, "smoke")
-  c.data.num_test = N
-  test = gm_data.load(c.data).test
-  assert len(test["image"]) == N
-  family = families.get(c)
-  family.total_steps = 10
-  return family, family.init(jax.random.PRNGKey(0), {k: v[:BATCH] for k, v in test.items()}), test
+  t = tiny(name, num_test=N)
+  assert len(t.dataset.test["image"]) == N
+  return t.family, t.state, t.dataset.test
 
 
 def test_gan_means_and_spreads_leave_the_padding_rows_out():

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import ROOT, load_config, read_tensorboard
+from tests.conftest import ROOT, read_tensorboard, tiny, tiny_config, trees_equal
 from gm import families, loop
 from gm.losses import gan as L
 from gm.minimax import alternating_gradient
@@ -18,13 +18,7 @@ from gm.models import gan as M
 
 
 def _tiny(name, **train):
-  c = load_config(name, "smoke")
-  c.data.num_train, c.data.num_test = 256, 64
-  c.train.progress, c.train.tensorboard = False, False
-  c.eval.batch_size = 32
-  for k, v in train.items():
-    setattr(c.train, k, v)
-  return c
+  return tiny_config(name, num_train=256, num_test=64, **{f"train__{k}": v for k, v in train.items()})
 
 
 def test_parameter_counts_match_the_notebook():
@@ -117,30 +111,21 @@ def test_gradient_penalties_match_closed_forms():
   assert float(r1) == pytest.approx(np.mean(np.sum((2 * real.reshape(8, -1)) ** 2, 1)), rel=1e-5)
 
 
-def _init(config, n=None):
-  family = families.get(config)
-  family.total_steps = 10
-  b = n or family.examples_per_step(config.train.batch_size)
-  rng = np.random.default_rng(0)
-  batch = {"image": rng.integers(0, 256, (b, 28, 28, 1), dtype=np.uint8),
-           "label": rng.integers(0, 10, b).astype(np.int32)}
-  return family, family.init(jax.random.PRNGKey(0), batch), batch
-
-
-def _same(a, b) -> bool:
-  return all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+def _init(config):
+  t = tiny(config)
+  return t.family, t.state, t.batch
 
 
 def test_each_update_leaves_the_other_network_bit_identical():
   family, state, batch = _init(_tiny("cgan_mnist"))  # BN in G: its statistics count too.
   x, cond = family.inputs(batch), family.one_hot(batch["label"])
   after_d, _ = jax.jit(family.d_step)(state, x, cond, jax.random.PRNGKey(1))
-  assert _same(after_d.g, state.g)  # params, Optax state, batch stats, step
-  assert not _same(after_d.d.params, state.d.params)
+  assert trees_equal(after_d.g, state.g)  # params, Optax state, batch stats, step
+  assert not trees_equal(after_d.d.params, state.d.params)
   after_g, _ = jax.jit(family.g_step)(after_d, x, cond, jax.random.PRNGKey(2))
-  assert _same(after_g.d, after_d.d)
-  assert not _same(after_g.g.params, after_d.g.params)
-  assert not _same(after_g.g.batch_stats, after_d.g.batch_stats)
+  assert trees_equal(after_g.d, after_d.d)
+  assert not trees_equal(after_g.g.params, after_d.g.params)
+  assert not trees_equal(after_g.g.batch_stats, after_d.g.batch_stats)
 
 
 def test_d_steps_per_generator_step_use_separate_batches():
@@ -177,7 +162,7 @@ import os, sys
 sys.path.insert(0, {root!r}); sys.path.insert(0, os.path.join({root!r}, "tests"))
 import jax, jax.numpy as jnp, numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
-from conftest import load_config
+from tests.conftest import load_config
 from gm import families, sharding
 assert jax.device_count() == 8
 c = load_config("cgan_mnist", "smoke")  # conditional DCGAN: batch norm in G, labels
@@ -265,7 +250,7 @@ def test_resume_is_bitwise_exact(tmp_path):
   c1 = _tiny("gan_mlp_mnist", num_epochs=1)
   loop.train_and_evaluate(c1, str(tmp_path / "b"))
   resumed = loop.train_and_evaluate(c, str(tmp_path / "b"), allow_config_change=True)
-  assert _same(straight.model, resumed.model) and int(resumed.step) == int(straight.step)
+  assert trees_equal(straight.model, resumed.model) and int(resumed.step) == int(straight.step)
 
 
 def test_conditional_gan_trains_scores_and_draws_its_plots(tmp_path, judge_dir, capsys,

@@ -9,11 +9,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import load_config
-from resume_check import assert_bit_identical
 from gm import families, loop
 from gm.errors import ConfigError
 from gm.models import gan as M
+from tests.conftest import assert_trees_equal, load_config
 
 G_WIDTHS, D_WIDTHS = (8, 8, 4, 4, 4), (4, 4, 4, 8, 8)
 
@@ -75,7 +74,7 @@ def test_a_run_across_the_stages_logs_them_and_resumes_bit_exactly(tmp_path):
   straight = loop.train_and_evaluate(config(4), str(tmp_path / "a"))
   loop.train_and_evaluate(config(3), str(tmp_path / "b"))  # Stopped inside the fade.
   resumed = loop.train_and_evaluate(config(4), str(tmp_path / "b"), allow_config_change=True)
-  assert_bit_identical(straight.model, resumed.model)
+  assert_trees_equal(straight.model, resumed.model)
   records = [json.loads(line) for line in open(tmp_path / "a" / "metrics.jsonl")]
   assert [r["train/grow_res"] for r in records] == [32.0, 32.0, 64.0, 64.0]
   # One step per epoch (36 photos, batch 32): the fade's one step starts at alpha 0.

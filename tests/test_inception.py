@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import load_config
+from tests.conftest import load_config
 from gm import families
 from gm.errors import ConfigError, UserError
 from gm.metrics import distances, prdc, random_cnn, sample_scores

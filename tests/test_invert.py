@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from skimage.metrics import structural_similarity
 
-from conftest import load_config
+from tests.conftest import load_config
 from gm import families, invert as inv, loop
 
 

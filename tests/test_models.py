@@ -102,6 +102,7 @@ def test_fast_conv_transpose_paths_equal_flax_with_gradients(shape, cout, kernel
   loss = lambda m: lambda p, x: jax.numpy.sum(jax.numpy.sin(m.apply(p, x)))
   got, want = (jax.grad(loss(m), (0, 1))(params, x) for m in (ours, ref))
   np.testing.assert_allclose(ours.apply(params, x), ref.apply(params, x), atol=1e-5)
+  assert len(jax.tree.leaves(got)) == len(jax.tree.leaves(want))
   for g, w in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
     np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-4 * float(abs(w).max()))
 

@@ -9,35 +9,20 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import load_config
-from resume_check import assert_bit_identical
+from tests.conftest import assert_trees_equal, load_config, tiny, tiny_config, trees_equal
 from gm import config_utils, data, families, invert as inv, loop
 from gm.errors import UserError
 from gm.models import gan as M
 
 
 def _tiny_gan(name="gan_mlp_mnist", **train):
-  c = load_config(name, "smoke")
-  c.data.num_train, c.data.num_test = 256, 64
-  c.train.progress, c.train.tensorboard = False, False
-  c.eval.batch_size = 32
-  c.model.noise_dim = 4
-  for k, v in train.items():
-    setattr(c.train, k, v)
-  return c
+  return tiny_config(name, num_train=256, num_test=64, model__noise_dim=4,
+                     **{f"train__{k}": v for k, v in train.items()})
 
 
-def _init(c, n=None):
-  family = families.get(c)
-  family.total_steps = 100
-  ds = data.load(c.data)
-  n = n or family.examples_per_step(c.train.batch_size)
-  batch = {k: v[:n] for k, v in ds.train.items()}
-  return family, family.init(jax.random.PRNGKey(0), batch), batch
-
-
-def _leaves_equal(a, b) -> bool:
-  return all(np.array_equal(x, y) for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)))
+def _init(c):
+  t = tiny(c)
+  return t.family, t.state, t.batch
 
 
 def test_report32_parameter_counts_and_shapes_from_the_layer_formulas():
@@ -107,13 +92,14 @@ def test_ema_update_formula_and_ramp():
   # Inside the generator step: the average of the new params, the D step leaves it alone.
   x = family.inputs({"image": np.zeros((16, 28, 28, 1), np.uint8)})
   after_d, _ = jax.jit(family.d_step)(state, x, None, jax.random.PRNGKey(1))
-  assert _leaves_equal(after_d.ema, state.ema)
+  assert trees_equal(after_d.ema, state.ema)
   after_g, _ = jax.jit(family.g_step)(after_d, x, None, jax.random.PRNGKey(2))
   d = min(0.99, 2 / 11)  # after the first generator update, step 1
   expected = jax.tree.map(lambda e, p: d * e + (1 - d) * p, state.ema, after_g.g.params)
+  assert len(jax.tree.leaves(after_g.ema)) == len(jax.tree.leaves(expected))
   for a, b in zip(jax.tree.leaves(after_g.ema), jax.tree.leaves(expected)):
     np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
-  assert not _leaves_equal(after_g.ema, after_g.g.params)
+  assert not trees_equal(after_g.ema, after_g.g.params)
 
 
 def test_ema_resumes_bit_exactly_and_serves_samples_scores_and_inversion(tmp_path):
@@ -122,8 +108,8 @@ def test_ema_resumes_bit_exactly_and_serves_samples_scores_and_inversion(tmp_pat
   straight = loop.train_and_evaluate(c, str(tmp_path / "a"))
   loop.train_and_evaluate(_tiny_gan(num_epochs=1, ema_decay=0.9), str(tmp_path / "b"))
   resumed = loop.train_and_evaluate(c, str(tmp_path / "b"), allow_config_change=True)
-  assert _leaves_equal(straight.model, resumed.model)
-  assert not _leaves_equal(resumed.model.ema, resumed.model.g.params)
+  assert trees_equal(straight.model, resumed.model)
+  assert not trees_equal(resumed.model.ema, resumed.model.g.params)
   # eval.py: the EMA generator by default, the trained weights with --raw.
   ctx, raw = RunContext(str(tmp_path / "a")), RunContext(str(tmp_path / "a"), raw=True)
   z = np.asarray(jax.random.normal(jax.random.PRNGKey(3), (4, 4)))
@@ -283,7 +269,7 @@ def test_checkpoints_that_stored_an_empty_ema_slot_restore(tmp_path):
   state, meta = ckpt.restore(7, target, note=False)
   assert meta["step"] == 7 and int(state.step) == int(target.step) + 7
   assert state.model.ema is None
-  assert_bit_identical(state.model, model)
+  assert_trees_equal(state.model, model)
   # A checkpoint of another model, or one holding arrays the target lacks (an EMA restored
   # into a state without one), still fails with the one-line error.
   with pytest.raises(UserError, match="written by a different model"):
