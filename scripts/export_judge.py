@@ -21,7 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # pylint: disable=g-import-not-at-top
 
 from gm import integrity  # pylint: disable=g-import-not-at-top
-from gm.metrics import judge as judge_lib  # pylint: disable=g-import-not-at-top
+from gm import judge as judge_lib  # pylint: disable=g-import-not-at-top
 
 
 def params_digest(judge: judge_lib.Judge) -> str:

@@ -13,7 +13,8 @@ from gm.data.canvas import condition
 from gm.errors import UserError
 from gm.metrics.canvas import crop_cells, ink_per_cell, sample_requests
 from gm.data import canvas
-from gm.metrics import frechet_distance, kernel_distance, load_judge
+from gm.judge import load_judge
+from gm.metrics import frechet_distance, kernel_distance
 from tests.conftest import load_config
 
 
@@ -60,7 +61,7 @@ def test_judge_separates_real_halves_from_noise(judge_dir):
 
 
 def test_exported_judge_scores_exactly_as_its_run(judge_dir, tmp_path):
-  from gm.metrics import judge as judge_lib  # pylint: disable=g-import-not-at-top
+  from gm import judge as judge_lib  # pylint: disable=g-import-not-at-top
   run = judge_lib.Judge(judge_dir)
   path = str(tmp_path / "judge.npz")
   judge_lib.export(run, path, {"step": run.step})
@@ -76,7 +77,7 @@ def test_the_shipped_judge_is_the_recorded_one_and_reads_digits():
   """gm/metrics/judge_mnist.npz: the digest it records, 99 % on real digits, the default."""
   import importlib.util  # pylint: disable=g-import-not-at-top
   from gm.data.mnist import load_embedded  # pylint: disable=g-import-not-at-top
-  from gm.metrics import judge as judge_lib  # pylint: disable=g-import-not-at-top
+  from gm import judge as judge_lib  # pylint: disable=g-import-not-at-top
   spec = importlib.util.spec_from_file_location(
       "export_judge", os.path.join(os.path.dirname(__file__), "..", "scripts", "export_judge.py"))
   export_judge = importlib.util.module_from_spec(spec)

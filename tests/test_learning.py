@@ -13,7 +13,8 @@ import jax
 import numpy as np
 import pytest
 
-from gm import data as gm_data, families, metrics
+from gm import data as gm_data, families
+from gm.judge import load_judge
 from tests.conftest import assert_trees_equal, load_config, tiny
 from tests.resume_check import moved_means, straight_and_resumed
 
@@ -132,5 +133,5 @@ def test_conditional_gan_draws_the_requested_digits_and_resumes_bit_exactly(tmp_
   assert moved_means(straight.model.g.batch_stats)
   labels = np.arange(200) % 2
   samples = families.get(c).sample(straight.model, jax.random.PRNGKey(5), len(labels), labels)
-  accuracy = float(np.mean(metrics.load_judge(judge_dir)(samples)["labels"] == labels))
+  accuracy = float(np.mean(load_judge(judge_dir)(samples)["labels"] == labels))
   assert accuracy > 0.8, accuracy

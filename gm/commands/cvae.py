@@ -9,7 +9,7 @@ from gm import plots
 from gm.commands.base import command, parse_ints, write_json
 from gm.data.canvas import GRID, condition
 from gm.errors import UserError
-from gm.metrics import load_judge
+from gm.judge import load_judge
 from gm.metrics.canvas import sample_requests, score_canvases
 
 ALL_CELLS = np.arange(GRID * GRID)

@@ -9,7 +9,8 @@ from gm import minimax as minimax_lib, plots, runtime
 from gm.commands.base import command, write_json
 from gm.data import to_float
 from gm.errors import UserError
-from gm.metrics import image_set_scores, load_judge, random_cnn, sample_scores
+from gm.judge import load_judge
+from gm.metrics import image_set_scores, random_cnn, sample_scores
 from gm.metrics.scores import FOLDER_MAX_REAL, FOLDER_MIN_SAMPLES
 
 

@@ -47,7 +47,7 @@ def sample_scores(family, state, judge, key: jax.Array, test, num: int = 2000,
   Args:
     family: the run's family.
     state: its model state.
-    judge: the MNIST judge (`gm.metrics.Judge`), or None for 'folder' scoring.
+    judge: the MNIST judge (`gm.judge.Judge`), or None for 'folder' scoring.
     key: the sampling key.
     test: the test set (uint8 images and labels).
     num: samples (and test images) per score.

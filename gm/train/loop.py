@@ -21,8 +21,9 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from gm import (checkpoint, data as gm_data, distributed, families, faults, health, metrics,
+from gm import (checkpoint, data as gm_data, distributed, families, faults, health,
                 optim, plots, runtime, sharding)
+from gm import judge as judge_lib
 from gm.errors import UserError
 from gm.metrics import sample_scores
 from gm.train import divergence, rundir, stop as stop_lib
@@ -173,7 +174,7 @@ def _train(config, workdir, dataset, mesh, per_step, rollback) -> RunState:
   monitor = rundir.load_monitor_inputs(family, workdir, monitor_key, dataset.test, write=primary)
   eval_key, judge_key = jax.random.split(jax.random.PRNGKey(config.seed + 1))
   score_every = config.eval.score_every
-  judge = (metrics.load_judge(config.eval.judge)  # Fail before training.
+  judge = (judge_lib.load_judge(config.eval.judge)  # Fail before training.
            if score_every and sample_scores.needs_judge(family) else None)
   inception = (sample_scores.inception_of(config)
                if score_every and family.scoring == "folder" else None)

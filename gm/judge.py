@@ -1,4 +1,5 @@
-"""Loads the MNIST judge (a trained classifier) and scores images with it.
+"""Loads the MNIST judge (a trained classifier run) and scores images with it. It lives outside
+gm.metrics, which never imports gm.families or gm.train; its scores are gm.metrics.scores'.
 
 The judge is a classifier run directory, or a .npz file of its parameters written by
 scripts/export_judge.py. `builtin` (configs' default `eval.judge`) is the one that ships with gm,
@@ -22,7 +23,7 @@ from gm.errors import UserError
 from gm.metrics.scores import feature_scores
 
 
-BUILTIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "judge_mnist.npz")
+BUILTIN = os.path.join(os.path.dirname(os.path.abspath(__file__)), "metrics", "judge_mnist.npz")
 
 
 def export(judge: "Judge", path: str, provenance: dict) -> None:
@@ -68,7 +69,6 @@ class Judge:
       raise UserError(f"{workdir} is a {config.family} run, not a classifier (the judge)")
     self.family = families.get(config)
     batch = {"image": np.zeros((1, 28, 28, 1), np.uint8), "label": np.zeros(1, np.int32)}
-    # (gm.train imports gm.metrics.)
     from gm.train.epochs import RunState  # pylint: disable=g-import-not-at-top
     key = jax.random.PRNGKey(0)
     target = RunState(model=self.family.init(key, batch), step=jnp.zeros((), jnp.int32),
