@@ -48,3 +48,26 @@ def shard_batch(batch: Any, mesh: Optional[Mesh]) -> Any:
   if mesh is None:
     return batch
   return jax.lax.with_sharding_constraint(batch, NamedSharding(mesh, P(DATA_AXIS)))
+
+
+# --- inside a mapped step (jax.pmap / shard_map with `axis_name`; None: unmapped) ----------
+
+def local_key(key: jax.Array, axis_name: Optional[str]) -> jax.Array:
+  """A per-device key, for per-example draws that are not slices of a global draw (dropout
+  masks, augmentation); the key itself when unmapped."""
+  return key if axis_name is None else jax.random.fold_in(key, jax.lax.axis_index(axis_name))
+
+
+def global_draw(sample, key: jax.Array, shape, axis_name: Optional[str]):
+  """`sample(key, shape)` unmapped; mapped, this device's slice of the draw for the global batch
+  (`shape[0]` rows per device), so every mapping gives the single-device numbers."""
+  if axis_name is None:
+    return sample(key, shape)
+  devices = jax.lax.psum(1, axis_name)
+  full = sample(key, (shape[0] * devices, *shape[1:]))
+  return jax.lax.dynamic_slice_in_dim(full, jax.lax.axis_index(axis_name) * shape[0], shape[0])
+
+
+def global_mean(tree: Any, axis_name: Optional[str]) -> Any:
+  """The mean over devices of every leaf (gradients, metrics); the tree itself unmapped."""
+  return tree if axis_name is None else jax.lax.pmean(tree, axis_name)

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from gm import models, optim, precision, runtime
+from gm import models, optim, precision, runtime, sharding
 from gm.data import augment as augment_lib, to_float
 from gm.errors import ConfigError
 from gm.families.base import FAMILIES, Batch, Family, Metrics, TrainState
@@ -228,16 +228,13 @@ class GAN(GANSampling, Family):
   # --- global draws, sliced per device under a mapped axis ---------------------
 
   def _draw(self, sample: Callable, key: jax.Array, shape: Tuple[int, ...]) -> jnp.ndarray:
-    """`sample(key, shape)`; under `axis_name`, this device's slice of the global draw."""
-    if self.axis_name is None:
-      return sample(key, shape)
-    devices = jax.lax.psum(1, self.axis_name)
-    full = sample(key, (shape[0] * devices, *shape[1:]))
-    return jax.lax.dynamic_slice_in_dim(full, jax.lax.axis_index(self.axis_name) * shape[0],
-                                        shape[0])
+    return sharding.global_draw(sample, key, shape, self.axis_name)
 
   def _mean(self, tree):
-    return tree if self.axis_name is None else jax.lax.pmean(tree, self.axis_name)
+    return sharding.global_mean(tree, self.axis_name)
+
+  def _local_key(self, key: jax.Array) -> jax.Array:
+    return sharding.local_key(key, self.axis_name)
 
   def noise(self, key: jax.Array, n: int) -> jnp.ndarray:
     """Generator inputs [n, noise_dim] (uniform in [-1, 1] as the course notebook, or normal)."""
@@ -425,11 +422,6 @@ class GAN(GANSampling, Family):
       return precision.to_float32(out), stats
     return (precision.to_float32(out), stats,
             precision.to_float32(upd["intermediates"]["features"][-1]))
-
-  def _local_key(self, key: jax.Array) -> jax.Array:
-    """Per-device key for per-image draws that are not sliced from a global draw."""
-    return key if self.axis_name is None else jax.random.fold_in(
-        key, jax.lax.axis_index(self.axis_name))
 
   def images(self, g: TrainState, z, cond=None) -> jnp.ndarray:
     """Noise [B, noise_dim] (+ one-hot [B, K]) -> images [B, H, W, C] in [0, 1] (inference mode)."""
