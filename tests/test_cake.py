@@ -221,8 +221,8 @@ def test_cake_smoke_trains_from_the_cli_and_draws_its_plots(tmp_path):
   run(parser().parse_args(["gan-score", "--workdir", str(wd), "--reference", str(ref)]))
   result = json.load(open(wd / "eval" / "gan_score_vs_other_photos_step6.json"))
   assert result["reference"] == str(ref) and result["num_samples"] == 12
-  keys = {"swd_64", "swd_32", "swd_16", "swd", "precision_randcnn", "recall_randcnn",
-          "density_randcnn", "coverage_randcnn"}
+  keys = {"swd_64", "swd_32", "swd_16", "swd", "kid_randcnn_x1e3", "kid_randcnn_x1e3_std",
+          "precision_randcnn", "recall_randcnn", "density_randcnn", "coverage_randcnn"}
   assert set(result["real_train_vs_reference"]) == keys
   # The floor: as many training photos as samples are drawn (at least FOLDER_MIN_SAMPLES,
   # fewer when the folder holds fewer) vs the reference's 12 photos.

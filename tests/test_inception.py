@@ -275,7 +275,8 @@ def test_gan_option_checks_the_file_and_adds_fid_to_the_image_folder_scores(weig
     scores[path] = sample_scores.sample_scores(fam, None, None, jax.random.PRNGKey(1), test,
                                                inception=fake if path else None)
   prdc_keys = {"precision", "recall", "density", "coverage"}
-  assert set(scores[""]) == {"swd"} | {f"{k}_randcnn" for k in prdc_keys}
+  assert set(scores[""]) == ({"swd", "kid_randcnn_x1e3", "kid_randcnn_x1e3_std"}
+                             | {f"{k}_randcnn" for k in prdc_keys})
   assert set(scores[weights_npz]) == (set(scores[""]) | {"fid"}
                                      | {f"{k}_inception" for k in prdc_keys})
   generated, real = fake.calls  # Inception features of the same samples as the SWD, and the photos.

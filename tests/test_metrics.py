@@ -300,10 +300,16 @@ def test_image_set_scores_on_photos():
   real = _crops(8, 32)
   noise = np.random.default_rng(2).uniform(size=real.shape)
   out = scores.image_set_scores(real[::2], real[1::2])
-  assert set(out) == {"swd_32", "swd_16", "swd", "precision_randcnn", "recall_randcnn",
-                      "density_randcnn", "coverage_randcnn"}
+  assert set(out) == {"swd_32", "swd_16", "swd", "kid_randcnn_x1e3", "kid_randcnn_x1e3_std",
+                      "precision_randcnn", "recall_randcnn", "density_randcnn", "coverage_randcnn"}
   assert out["recall_randcnn"] > 0.9 and out["coverage_randcnn"] > 0.9
+  # KID on the random-CNN features of every image: StyleGAN2-ADA's estimator on those features.
+  embed = R.features_for(3)
+  kid, kid_std = distances.kernel_distance(embed(real[::2]), embed(real[1::2]))
+  assert out["kid_randcnn_x1e3"] == pytest.approx(1e3 * kid)
+  assert out["kid_randcnn_x1e3_std"] == pytest.approx(1e3 * kid_std)
   # Noise images embed as one tight cluster: a collapsed "generator" that covers no photo.
   bad = scores.image_set_scores(noise, real)
   assert bad["recall_randcnn"] < 0.1 and bad["coverage_randcnn"] < 0.3
   assert bad["swd"] > 2 * out["swd"]
+  assert bad["kid_randcnn_x1e3"] > 10 * max(out["kid_randcnn_x1e3"], out["kid_randcnn_x1e3_std"])

@@ -44,16 +44,21 @@ def image_set_scores(generated: np.ndarray, real: np.ndarray,
                      ) -> Dict[str, float]:
   """Images [M, H, W, C] of samples vs [N, H, W, C] real ones, all in [0, 1].
 
-  Keys: 'swd_<size>' per pyramid level and 'swd' (x 10^3, PGGAN's); 'precision_randcnn',
-  'recall_randcnn', 'density_randcnn', 'coverage_randcnn'; with `inception`
+  Keys: 'swd_<size>' per pyramid level and 'swd' (x 10^3, PGGAN's); 'kid_randcnn_x1e3' and
+  'kid_randcnn_x1e3_std' (KID x 10^3 on the random-CNN features of all M and N images, mean and
+  spread over its subsets); 'precision_randcnn', 'recall_randcnn', 'density_randcnn',
+  'coverage_randcnn'; with `inception`
   (images -> features, e.g. `gm.metrics.inception.InceptionFeatures`) also 'fid'
   (all M samples) and the four '*_inception'. Precision and the rest use the
   first min(M, N) of each set.
   """
   scores = swd_lib.swd(generated, real)
   embed = random_cnn.features_for(np.shape(real)[-1])
-  n = min(len(generated), len(real))
-  scores.update(_prdc_equal_counts(embed(generated[:n]), embed(real[:n]), "randcnn"))
+  fg, fr = embed(generated), embed(real)
+  kid, kid_std = distances.kernel_distance(fg, fr)
+  scores["kid_randcnn_x1e3"] = distances.KID_SCALE * kid
+  scores["kid_randcnn_x1e3_std"] = distances.KID_SCALE * kid_std
+  scores.update(_prdc_equal_counts(fg, fr, "randcnn"))
   if inception is not None:
     fg, fr = inception(generated), inception(real)
     scores["fid"] = distances.frechet_distance(fg, fr)
