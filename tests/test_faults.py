@@ -639,7 +639,7 @@ def test_resume_moves_an_empty_checkpoint_directory_aside(run):
 
 
 def test_resume_redraws_a_damaged_monitor_file(run, base_run):
-  """monitor.npz's zip CRC-32 fails: moved aside and drawn again from the seed, the same arrays."""
+  """monitor.npz's zip CRC-32 fails: moved aside and drawn again from config.seed, the same arrays."""
   import numpy as np  # pylint: disable=g-import-not-at-top
   path = os.path.join(run, "monitor.npz")
   data = bytearray(open(path, "rb").read())
@@ -662,7 +662,7 @@ def test_resume_redraws_a_damaged_monitor_file(run, base_run):
       "monitor.npz changed"]
   record("monitor_damaged", "damaged `monitor.npz` (16 bytes flipped)", "train.py", args,
          r.returncode, says, "nothing deleted: the damaged file is `monitor.npz.damaged`; "
-         "`monitor.npz` drawn again from the seed (the same arrays)", {run: "<run>"})
+         "`monitor.npz` drawn again from config.seed (the same arrays)", {run: "<run>"})
 
 
 def test_resume_with_a_checkpoint_copied_from_another_architecture(run, other_run):

@@ -58,7 +58,7 @@ def evolution(ctx, args):
       inputs = {k: v[:args.strip] for k, v in integrity.read_npz(path).items()}
     except ValueError as e:
       raise UserError(f"{path} is damaged ({e}); rerun train.py on this run (it moves the file "
-                      "aside and draws the same inputs again from the seed), or restore it from "
+                      "aside and draws the same inputs again from config.seed), or restore it from "
                       "a copy") from None
     draw = runtime.jit(ctx.family.monitor_images)
     steps = evenly_spaced(ctx.steps(), args.rows)

@@ -28,7 +28,7 @@ Inputs are images in [0, 1], scaled to [-1, 1].
 The weights are He-normal draws from numpy's legacy `RandomState(seed)`, a
 stream numpy keeps fixed across versions, so the features (and scores) of a
 given image set do not change with the numpy or JAX version beyond float
-rounding. Changing the architecture or the seed changes every score: compare
+rounding. Changing the architecture or its random seed changes every score: compare
 only numbers from the same `VERSION`.
 """
 

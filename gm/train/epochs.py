@@ -4,7 +4,7 @@ How the steps of an epoch are driven is chosen per backend by `gm.runtime`
 (config `train.epoch_driver`): 'scan' compiles the whole epoch as one
 `lax.scan`, 'loop' dispatches one jitted step per batch from Python without any
 host sync. Both gather batches on device from a permutation drawn on device.
-Randomness is a pure function of the seed, the epoch (data order) and the global
+Randomness is a pure function of config.seed, the epoch (data order) and the global
 step (the step's key is `fold_in(rng, step)`), so a resumed run continues exactly.
 """
 

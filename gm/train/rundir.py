@@ -158,7 +158,7 @@ def load_monitor_inputs(family, workdir: str, key: jax.Array, test,
   """Fixed monitoring inputs, drawn once per run and saved as monitor.npz (if `write`).
 
   A damaged monitor.npz (zip CRC-32 or structure) is moved to monitor.npz.damaged
-  and drawn again: the draw is a function of the seed, so the new file holds the
+  and drawn again: the draw is a function of config.seed, so the new file holds the
   same arrays.
   """
   path = os.path.join(workdir, "monitor.npz")
@@ -169,8 +169,8 @@ def load_monitor_inputs(family, workdir: str, key: jax.Array, test,
       if write:
         aside = _free_name(path + ".damaged")
         os.rename(path, aside)
-        log.warning("%s is damaged (%s); moved it to %s and drew the same inputs again from the "
-                    "seed", path, e, aside)
+        log.warning("%s is damaged (%s); moved it to %s and drew the same inputs again from "
+                    "config.seed", path, e, aside)
   inputs = jax.device_get(family.monitor_inputs(key, test))
   if write:
     fileio.write_atomic(path, lambda tmp: np.savez(tmp, **inputs), suffix=".npz")
