@@ -12,6 +12,7 @@ from its seed; cases that found bugs are pinned in `PINNED` below.
 import contextlib
 import os
 
+import jax
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -97,6 +98,8 @@ def _outcome(name, key, text, photos, cache):
     msg = str(e)
     assert msg and "\n" not in msg and "unexpected" not in msg, (name, key, text, msg)
     return msg
+  finally:
+    jax.clear_caches()  # Every example traces a new family: a long run must not grow.
   return None
 
 
