@@ -190,7 +190,8 @@ _NOT_NEGATIVE = ("train.num_epochs", "train.keep_checkpoints", "train.num_device
                  *(f"{o}.{k}" for o in _OPTIMIZERS for k in ("lr", "warmup_steps", "grad_clip")))
 _POSITIVE = ("model.generator_kwargs.width", "model.discriminator_kwargs.width")
 _NOT_NEGATIVE += ("seed", "data.holdout_seed")  # NumPy's generators take seeds >= 0.
-_AT_MOST = {"data.image_size": 4096}  # A decoded dataset of larger images does not fit in memory.
+_AT_MOST = {"data.image_size": 4096,  # A decoded dataset of larger images does not fit in memory.
+            "data.placements": 9}  # Canvases per digit: one per cell of the 3x3 grid at most.
 
 
 def check_kinds(config: ml_collections.ConfigDict, base: ml_collections.ConfigDict) -> None:

@@ -48,6 +48,7 @@ PINNED = [
     ("cake_fast", "data.holdout", "inf"),
     ("cvae_mnist", "model.decoder_strides", "None"),
     ("cake_fast", "data.resize", "'abc'"),
+    ("cvae_mnist", "data.placements", "1e12"),
     ("cvae_mnist", "model.decoder_strides", "(1, 1)"),  # Traced step: 7x7 vs 42x42 images.
 ]
 
