@@ -60,8 +60,10 @@ def main(argv):
   cli.setup_logging(FLAGS.debug)
 
   def train():
-    config_utils.check_values(FLAGS.config)  # Before JAX is even imported.
-    config_utils.check_kinds(FLAGS.config, config_utils.load_file(cli.config_spec(sys.argv)))
+    base = config_utils.load_file(cli.config_spec(sys.argv))  # The config file's own values.
+    config_utils.rebase_models(FLAGS.config, base)  # --config.model.generator=<another>
+    config_utils.check_values(FLAGS.config)  # Before any JAX work.
+    config_utils.check_kinds(FLAGS.config, base)
     if FLAGS.distributed:
       from gm import distributed  # pylint: disable=g-import-not-at-top
       distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)

@@ -36,18 +36,15 @@ def get_config(arg=None):
   c = dcgan_cake.get_config()
   c.data.image_size = args.size
   common.fast_photo_training(c)
-  c.model.generator = "dcgan"
-  c.model.discriminator = "dcgan"
-  c.model.generator_kwargs = {"size": args.size, "width": 32, "norm": "pixel"}
-  c.model.discriminator_kwargs = {"size": args.size, "width": 32}
+  common.architectures(c, "dcgan", "dcgan", g={"size": args.size, "width": 32, "norm": "pixel"},
+                       d={"size": args.size, "width": 32})
   c.model.noise_dim = 128
   c.train.num_epochs = 3000
   c.train.checkpoint_every = 100
   c.train.eval_every = 100
   c.eval.score_every = 100
   if args.smoke:
-    dcgan_cake.smoke(c)
+    dcgan_cake.smoke(c, width=None)
     c.data.holdout = 0.25
-    c.model.generator_kwargs = {"size": args.size, "width": 4, "norm": "pixel"}
-    c.model.discriminator_kwargs = {"size": args.size, "width": 4}
+    c.model.g.width = c.model.d.width = 4
   return c

@@ -29,10 +29,8 @@ def get_config(arg=None):
   c = dcgan_cake.get_config()
   c.data.image_size = 64
   common.fast_photo_training(c)
-  c.model.generator = "dcgan_grow"
-  c.model.discriminator = "dcgan_grow"
-  c.model.generator_kwargs = {"size": 64, "start": 32, "widths": (128, 64, 32, 32, 16)}
-  c.model.discriminator_kwargs = {"size": 64, "start": 32, "widths": (16, 32, 32, 64, 128)}
+  common.architectures(c, "dcgan_grow", "dcgan_grow", g={"size": 64, "start": 32},
+                       d={"size": 64, "start": 32})
   c.model.noise_dim = 128
   c.train.grow_epochs = 600
   c.train.fade_epochs = 200
@@ -41,10 +39,9 @@ def get_config(arg=None):
   c.train.eval_every = 50
   c.eval.score_every = 50
   if args.smoke:
-    dcgan_cake.smoke(c)
+    dcgan_cake.smoke(c, width=None)
     c.data.holdout = 0.25
-    c.model.generator_kwargs = {"size": 64, "start": 32, "widths": (8, 8, 4, 4, 4)}
-    c.model.discriminator_kwargs = {"size": 64, "start": 32, "widths": (4, 4, 4, 8, 8)}
+    c.model.g.widths, c.model.d.widths = (8, 8, 4, 4, 4), (4, 4, 4, 8, 8)
     c.train.grow_epochs = 2
     c.train.fade_epochs = 1
     c.train.num_epochs = 4

@@ -88,13 +88,10 @@ def gan() -> ml_collections.ConfigDict:
   """Defaults of every GAN: the CS231n notebook's training (Adam 1e-3, beta1 0.5, batch 128)."""
   c = base()
   c.family = "gan"
-  c.model.generator = "mlp"
-  c.model.discriminator = "mlp"
+  architectures(c, "mlp", "mlp")
   c.model.noise_dim = 96
   c.model.noise = "uniform"        # uniform in [-1, 1] (the course notebook) | normal
   c.model.num_classes = 0          # > 0: conditional on a one-hot label
-  c.model.generator_kwargs = ml_collections.ConfigDict()      # fields of the generator module
-  c.model.discriminator_kwargs = ml_collections.ConfigDict()  # fields of the discriminator
   c.loss.name = "ns"               # a name in gm.losses.gan.GAN_LOSSES (formulas there)
   c.loss.label_smoothing = 0.0     # one-sided: real targets 1 - this
   c.loss.label_noise = 0.0         # targets + uniform[-this, this]
@@ -124,6 +121,21 @@ def gan() -> ml_collections.ConfigDict:
   # Image folders: a local FID-Inception weights file (.npz; gm/metrics/inception.py) adds the
   # Fréchet Inception distance (quality/fid) to the sliced Wasserstein distance. '' = no FID.
   c.eval.inception_weights = ""
+  return c
+
+
+def architectures(c: ml_collections.ConfigDict, generator: str, discriminator: str,
+                  g=None, d=None) -> ml_collections.ConfigDict:
+  """Sets a GAN's architectures (names in gm/models/gan.py) and their fields: `model.g` and
+  `model.d` hold every field of the generator's and discriminator's module at the module's own
+  default, then those of `g` / `d`. The command line sets any field, typed:
+  --config.model.d.spectral_norm=true. Replaces both groups (nothing of an earlier
+  architecture's fields stays)."""
+  from gm import models  # pylint: disable=g-import-not-at-top
+  from gm.models import gan  # pylint: disable=g-import-not-at-top
+  c.model.generator, c.model.discriminator = generator, discriminator
+  c.model.g = models.fields_config(gan.GENERATORS.get(generator), "model.g", **(g or {}))
+  c.model.d = models.fields_config(gan.DISCRIMINATORS.get(discriminator), "model.d", **(d or {}))
   return c
 
 

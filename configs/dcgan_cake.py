@@ -39,10 +39,7 @@ def get_config(arg=None):
   c.data.holdout = 0.0             # Photos held out of training, scores use them: a fraction
                                    # (0.15) or a count (128); 0 = none, test = the training set.
   c.data.holdout_seed = 0          # Which photos: a permutation from this seed.
-  c.model.generator = "dcgan_cake"
-  c.model.discriminator = "dcgan_cake"
-  c.model.generator_kwargs = {"width": 1.0}
-  c.model.discriminator_kwargs = {"width": 1.0}
+  common.architectures(c, "dcgan_cake", "dcgan_cake")
   c.model.noise_dim = 128
   c.model.noise = "normal"
   c.loss.name = "ns"
@@ -67,8 +64,7 @@ def get_config(arg=None):
 def cpu(c):
   """The assignment's networks at width 0.25 under the fast recipe's training (cake_fast.py)."""
   common.fast_photo_training(c)
-  c.model.generator_kwargs = {"width": 0.25}
-  c.model.discriminator_kwargs = {"width": 0.25}
+  c.model.g.width = c.model.d.width = 0.25
   c.train.num_epochs = 3000
   c.train.checkpoint_every = 25
   c.train.eval_every = 25
@@ -76,11 +72,12 @@ def cpu(c):
   return c
 
 
-def smoke(c):
+def smoke(c, width=0.125):
+  """64 photos, 2 epochs; the models' `width` fields x `width` (None: the models unchanged)."""
   c.data.num_train = 64
   c.data.num_test = 64
-  c.model.generator_kwargs = {"width": 0.125}
-  c.model.discriminator_kwargs = {"width": 0.125}
+  if width is not None:
+    c.model.g.width = c.model.d.width = width
   c.train.num_epochs = 2
   c.train.checkpoint_every = 1
   c.train.eval_every = 1

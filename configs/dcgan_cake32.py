@@ -32,8 +32,7 @@ def get_config(arg=None):
   args = parse_arg(arg, smoke=False)
   c = dcgan_cake.get_config()
   c.data.image_size = 32
-  c.model.generator = "dcgan_cake32"
-  c.model.discriminator = "dcgan_cake32"
+  common.architectures(c, "dcgan_cake32", "dcgan_cake32")
   c.model.noise_dim = 64
   c.model.noise = "normal"
   c.loss.name = "ns"

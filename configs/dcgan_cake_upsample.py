@@ -6,10 +6,12 @@ r"""The cake DCGAN with the assignment's upsampling generator (nearest x2 + conv
 Args: as configs/dcgan_cake.py.
 """
 
+from configs import common
 from configs import dcgan_cake
 
 
 def get_config(arg=None):
   c = dcgan_cake.get_config(arg)
-  c.model.generator = "dcgan_cake_upsample"
+  common.architectures(c, "dcgan_cake_upsample", "dcgan_cake", g={"width": c.model.g.width},
+                       d=c.model.d.to_dict())
   return c

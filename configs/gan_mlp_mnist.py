@@ -15,8 +15,7 @@ from gm.config_utils import parse_arg
 def get_config(arg=None):
   args = parse_arg(arg, smoke=False, noise=96)
   c = common.gan()
-  c.model.generator = "mlp"
-  c.model.discriminator = "mlp"
+  common.architectures(c, "mlp", "mlp")
   c.model.noise_dim = args.noise
   c.train.num_epochs = 10
   if args.smoke:

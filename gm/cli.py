@@ -165,10 +165,19 @@ def _lookup(config, key: str):
     if not isinstance(node, (ml_collections.ConfigDict, dict)):
       return None, f"config key {prefix} is a value, not a group: no {key}"
     if part not in node:
+      from gm import config_utils  # pylint: disable=g-import-not-at-top
+      renamed = config_utils.RENAMED_KEYS.get(".".join(parts[:i + 1]))
+      if renamed:
+        rest = ".".join(parts[i + 1:])
+        return None, (f"config key {'.'.join(parts[:i + 1])} is now {renamed}: "
+                      f"--config.{renamed}{'.' + rest if rest else ''}=<value>")
       valid = sorted(node.keys())
       close = difflib.get_close_matches(part, valid, 1)
       hint = f"did you mean {'.'.join(parts[:i] + close)}? " if close else ""
       where = f"under {prefix}" if prefix else "at the top level"
+      arch = {"model.g": "generator", "model.d": "discriminator"}.get(prefix)
+      if arch and isinstance(config.model.get(arch), str):
+        where += f" (the fields of model.{arch} {config.model[arch]!r})"
       return None, f"unknown config key {key}; {hint}valid keys {where}: {', '.join(valid)}"
     node = node[part]
   return node, None

@@ -1,6 +1,7 @@
 """Config helpers: `:arg` parsing, JSON round trip, resume comparison."""
 
 import ast
+import copy
 import importlib.util
 import json
 import os
@@ -21,6 +22,8 @@ RESUMABLE_GROUPS = ("eval.", "health.", "runtime.")
 RENAMED_KEYS = {
     "model.conv_transpose_impl": "runtime.conv_transpose_impl",
     "eval.judge_every": "eval.score_every",  # It schedules the photo SWD too, not only the judge.
+    "model.generator_kwargs": "model.g",     # Typed groups of every field (gm.models).
+    "model.discriminator_kwargs": "model.d",
 }
 # Keys added after runs were written, with the value that reproduces what those runs did: a
 # run whose config.json lacks one resumes under a config that has this value.
@@ -50,9 +53,9 @@ ADDED_KEYS = {
     "model.encoder_strides": [2, 2],
     "model.encoder_padding": "VALID",
     "model.decoder_strides": [2, 2],
-    "model.generator_kwargs": {},  # GANs: the modules' defaults.
-    "model.discriminator_kwargs": {},
 }
+# Fields of the GAN's architectures (`model.g` / `model.d`) are not listed here: those a run's
+# config.json lacks read as the module's own defaults (`gm.models.complete`).
 
 
 def parse_arg(arg: str, **defaults) -> ml_collections.ConfigDict:
@@ -79,7 +82,8 @@ def to_dict(config: ml_collections.ConfigDict) -> Dict[str, Any]:
 
 
 def upgrade(d: Dict[str, Any]) -> Dict[str, Any]:
-  """A config dict with the keys of `RENAMED_KEYS` under their new names (a new dict)."""
+  """A config dict with the keys of `RENAMED_KEYS` under their new names and every field of its
+  GAN architectures (`gm.models.complete`) (a new dict)."""
   d = json.loads(json.dumps(d))
   for old, new in RENAMED_KEYS.items():
     *old_parents, old_leaf = old.split(".")
@@ -94,6 +98,9 @@ def upgrade(d: Dict[str, Any]) -> Dict[str, Any]:
     for p in new_parents:
       node = node.setdefault(p, {})
     node.setdefault(new_leaf, value)
+  if isinstance(d.get("model"), dict) and "generator" in d["model"]:
+    from gm import models  # pylint: disable=g-import-not-at-top
+    models.complete(d["model"])
   return d
 
 
@@ -147,6 +154,7 @@ def load_file(spec: str, overrides: Sequence[str] = ()) -> ml_collections.Config
   module = importlib.util.module_from_spec(module_spec)
   module_spec.loader.exec_module(module)
   config = module.get_config(arg or None) if arg else module.get_config()
+  base = copy.deepcopy(config)
   for item in overrides:
     key, sep, text = item.partition("=")
     if not sep:
@@ -166,13 +174,25 @@ def load_file(spec: str, overrides: Sequence[str] = ()) -> ml_collections.Config
     try:
       if isinstance(old, (tuple, list)) and not isinstance(value, (tuple, list)):
         raise TypeError(key)
+      if isinstance(old, int) and not isinstance(old, bool) and isinstance(value, float) and \
+          not value.is_integer():
+        raise TypeError(key)  # int(0.25) would be 0.
       node[leaf] = type(old)(value) if isinstance(old, (int, float, str)) and not isinstance(
           old, bool) else value
     except (TypeError, ValueError):
       kind = {int: "an integer", float: "a number"}.get(type(old), f"a {type(old).__name__}")
       raise UserError(f"--set {key}={text}: {key} takes {kind}, e.g. --set {key}={old}") from None
+  rebase_models(config, base)
   check_values(config, how="--set <key>=<value>")
   return config
+
+
+def rebase_models(config: ml_collections.ConfigDict, base: ml_collections.ConfigDict) -> None:
+  """`gm.models.rebase` for GAN configs: overrides that switch `model.generator` /
+  `model.discriminator` get the new module's fields (in place)."""
+  if "model" in config and "generator" in config.model:
+    from gm import models  # pylint: disable=g-import-not-at-top
+    models.rebase(config, base)
 
 
 # Sizes and counts, by full key path: these must be >= 1, those >= 0, and
@@ -188,8 +208,8 @@ _NOT_NEGATIVE = ("train.num_epochs", "train.keep_checkpoints", "train.num_device
                  "loss.r1_weight", "loss.fm_weight", "loss.label_noise", "loss.label_smoothing", "augment.zoom",
                  "augment.rotate",
                  *(f"{o}.{k}" for o in _OPTIMIZERS for k in ("lr", "warmup_steps", "grad_clip")))
-_POSITIVE = ("model.generator_kwargs.width", "model.discriminator_kwargs.width")
-_NOT_NEGATIVE += ("seed", "data.holdout_seed")  # NumPy's generators take seeds >= 0.
+_POSITIVE = ("model.g.width", "model.d.width")
+_NOT_NEGATIVE += ("seed", "data.holdout_seed", "data.canvas_seed")  # NumPy's generators take seeds >= 0.
 _AT_MOST = {"data.image_size": 4096,  # A decoded dataset of larger images does not fit in memory.
             "data.placements": 9}  # Canvases per digit: one per cell of the 3x3 grid at most.
 

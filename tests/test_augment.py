@@ -26,8 +26,7 @@ N = 8  # Real images per discriminator step.
 def _gan(flip=False, zoom=0.0, rotate=0.0, diff=""):
   """The MLP GAN on 16x16 RGB 'photos' (as the cake configs: [0, 1] data), tiny layers."""
   c = load_config("gan_mlp_mnist", "smoke")
-  c.model.generator_kwargs = {"hidden": (16,), "out_shape": (16, 16, 3)}
-  c.model.discriminator_kwargs = {"hidden": (16,)}
+  c.model.g.hidden, c.model.g.out_shape, c.model.d.hidden = (16,), (16, 16, 3), (16,)
   c.model.noise_dim = 8
   c.augment.flip, c.augment.zoom, c.augment.rotate, c.augment.diff = flip, zoom, rotate, diff
   family = families.get(c)

@@ -1,6 +1,6 @@
 """Extending gm from outside the package (docs/extending.md): a relativistic GAN loss, a D
-penalty and a G term with their own weights, and a new generator, registered here, train a
-`:smoke` run through the one loop with no edit under gm/."""
+penalty and a G term with their own weights, a new generator, and a discriminator with a new
+option, registered here, train a `:smoke` run through the one loop with no edit under gm/."""
 
 import json
 
@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from configs import common
 from gm import train
 from gm.losses import gan as gan_losses
 from gm.models import gan as gan_models
@@ -48,6 +49,17 @@ class _TinyGenerator(nn.Module):
     return jnp.tanh(nn.Dense(28 * 28)(h)).reshape(-1, 28, 28, 1)
 
 
+class _NoisyInputDiscriminator(gan_models.MLPDiscriminator):
+  """The MLP discriminator with a new option: Gaussian noise of std `input_noise` added to its
+  inputs in training (instance noise)."""
+  input_noise: float = 0.0
+
+  def __call__(self, x, cond=None, train: bool = True, bn_running: bool = False):
+    if train and self.input_noise:
+      x = x + self.input_noise * jax.random.normal(self.make_rng("dropout"), x.shape)
+    return super().__call__(x, cond, train, bn_running)
+
+
 def _register():
   if "test-rahinge" not in gan_losses.GAN_LOSSES:
     gan_losses.GAN_LOSSES.register("test-rahinge")(gan_losses.GANLoss(
@@ -57,12 +69,16 @@ def _register():
                                                           needs_real=True))
   if "test-tiny" not in gan_models.GENERATORS:
     gan_models.GENERATORS.register("test-tiny")(_TinyGenerator)
+    gan_models.DISCRIMINATORS.register("test-noisy")(_NoisyInputDiscriminator)
 
 
 def test_a_loss_terms_and_a_generator_registered_outside_gm_train_a_smoke_run(tmp_path):
   _register()
   c = load_config("gan_mlp_mnist", "smoke")
-  c.model.generator = "test-tiny"
+  common.architectures(c, "test-tiny", "test-noisy", d={"input_noise": 0.1})
+  assert c.model.g.to_dict() == {"hidden": 16}  # The new modules' fields and defaults.
+  assert c.model.d.to_dict() == {"hidden": (256, 256), "input_noise": 0.1, "leak": 0.01,
+                                 "spectral_norm": False}
   c.loss.name = "test-rahinge"
   c.loss.drift_weight = 0.1  # Each term's weight: one config key.
   c.loss.gap_weight = 0.5
@@ -77,6 +93,10 @@ def test_a_loss_terms_and_a_generator_registered_outside_gm_train_a_smoke_run(tm
   assert np.isfinite(record["train/test-drift"]) and record["train/test-drift"] >= 0
   assert np.isfinite(record["train/test-gap"]) and record["train/test-gap"] >= 0
   assert np.isfinite(record["train/d_loss"]) and np.isfinite(record["train/g_loss"])
+  with open(tmp_path / "run" / "config.json") as f:
+    assert json.load(f)["model"]["d"]["input_noise"] == 0.1
+  from gm import families  # pylint: disable=g-import-not-at-top
+  assert families.get(c).disc.input_noise == 0.1  # The option reaches the module.
 
 
 def test_terms_registered_for_other_configs_stay_off():

@@ -195,8 +195,8 @@ CONFIG_FAULTS = [
      ("unknown config arg 'smokee'; valid: latent, quick, smoke",)),
     ("model_field", "a model option the architecture lacks",
      ("--config", "configs/dcgan_mnist.py:smoke",
-      "--config.model.discriminator_kwargs={'spectral_norm': True}"), 2,
-     ("has no field 'spectral_norm'; its fields: leak",)),
+      "--config.model.d.dropout=0.3"), 2,
+     ("unknown config key model.d.dropout", "leak, spectral_norm"),),
 ]
 ORDER += [c[0] for c in CONFIG_FAULTS]
 

@@ -40,8 +40,9 @@ VALUES = st.one_of(
 PINNED = [
     ("cake_fast", "data.image_size", "33"),
     ("dcgan_cake", "data.image_size", "48"),
-    ("dcgan_mnist", "model.discriminator_kwargs", "{'spectral_norm': True}"),
-    ("cake_grow", "model.generator_kwargs", "{'size': 48}"),
+    ("dcgan_mnist", "model.d", "{'dropout': 0.3}"),  # A field the architecture lacks.
+    ("cake_grow", "model.g.size", "48"),
+    ("cake_fast", "model.d.norm", "'layer'"),
     ("cake_fast", "data.image_size", "1e12"),  # Found by a 10,000-example run.
     ("cake_fast", "data.holdout_seed", "-1"),
     ("cake_fast", "data.holdout", "nan"),
@@ -50,6 +51,7 @@ PINNED = [
     ("cake_fast", "data.resize", "'abc'"),
     ("cvae_mnist", "data.placements", "1e12"),
     ("cvae_mnist", "model.decoder_strides", "(1, 1)"),  # Traced step: 7x7 vs 42x42 images.
+    ("cvae_mnist", "data.canvas_seed", "-1"),
 ]
 
 

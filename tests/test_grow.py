@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gm import families, loop
+from gm import families, loop, models
 from gm.errors import ConfigError
 from gm.models import gan as M
 from tests.conftest import assert_trees_equal, load_config
@@ -49,7 +49,7 @@ def test_fade_schedule_and_the_one_line_error_for_models_that_do_not_grow():
   family.steps_per_epoch = 10
   alpha = [float(family.fade_alpha(jnp.asarray(s))) for s in (0, 19, 20, 25, 30, 99)]
   assert alpha == [0.0, 0.0, 0.0, 0.5, 1.0, 1.0]  # 2 epochs at 32 px, 1 fading.
-  c.model.generator, c.model.generator_kwargs = "dcgan", {"size": 64}
+  c.model.generator, c.model.g = "dcgan", models.fields_config(M.GENERATORS.get("dcgan"))
   with pytest.raises(ConfigError, match="dcgan_grow"):
     families.get(c)
 

@@ -48,9 +48,9 @@ def test_an_image_size_the_generator_does_not_draw_is_one_line(name, size, drawn
 
 def test_a_model_option_the_architecture_lacks_names_the_key_and_the_fields(tmp_path):
   c = load_config("dcgan_mnist", "smoke")
-  c.model.discriminator_kwargs = {"spectral_norm": True}
-  with pytest.raises(ConfigError, match=r"model\.discriminator_kwargs\.spectral_norm: "
-                     r"DCGANMnistDiscriminator has no field 'spectral_norm'; its fields: "):
+  c.model.d.dropout = 0.3
+  with pytest.raises(ConfigError, match=r"^model\.d\.dropout: DCGANMnistDiscriminator has no "
+                     r"field 'dropout'; its fields: leak, spectral_norm$"):
     train.train_and_evaluate(c, str(tmp_path / "run"))
   assert not (tmp_path / "run").exists()
 

@@ -153,12 +153,10 @@ class GAN(GANSampling, Family):
     # Batch norm averages its statistics over the mapped axis (pmap / shard_map).
     layers["batch_norm"] = (nn.BatchNorm if axis_name is None
                             else functools.partial(nn.BatchNorm, axis_name=axis_name))
-    self.gen = models.build(gan_models.GENERATORS.get(m.generator), layers,
-                            "model.generator_kwargs",
-                            **m.generator_kwargs.to_dict())
-    self.disc = models.build(gan_models.DISCRIMINATORS.get(m.discriminator), layers,
-                             "model.discriminator_kwargs",
-                             **m.discriminator_kwargs.to_dict())
+    self.gen = models.build(gan_models.GENERATORS.get(m.generator), layers, "model.g",
+                            **m.g.to_dict())
+    self.disc = models.build(gan_models.DISCRIMINATORS.get(m.discriminator), layers, "model.d",
+                             **m.d.to_dict())
     self.output_range = getattr(self.gen, "output_range", (-1.0, 1.0))
     self._augment_real, self._diff_augment = augment_lib.from_config(
         config.augment)
@@ -276,28 +274,32 @@ class GAN(GANSampling, Family):
     try:
       drawn = jax.eval_shape(lambda z, c: self.gen.init_with_output(key, z, c, train=False)[0],
                              z, cond).shape[1:]
+    except ConfigError:
+      raise
     except Exception as e:  # pylint: disable=broad-except
       raise ConfigError(f"model.generator {m.generator!r} cannot be built with "
-                        f"model.generator_kwargs {m.generator_kwargs.to_dict()}: "
+                        f"model.g {m.g.to_dict()}: "
                         f"{str(e).splitlines()[0][:200]}") from None
     if tuple(drawn) != tuple(image_shape):
       size = "x".join(map(str, drawn))
       raise ConfigError(f"model.generator {m.generator!r} draws {size} images but the data are "
                         f"{data} (data.image_size={self.config.data.image_size}); set "
                         f"--config.data.image_size={drawn[0]}, or a generator of {data} "
-                        f"(model.generator_kwargs)")
+                        f"(model.g)")
     x = jax.ShapeDtypeStruct((2, *image_shape), jnp.float32)
     try:
       out = jax.eval_shape(lambda x, c: self.disc.init_with_output(
           {"params": key, "dropout": key}, x, c, train=False)[0], x, cond)
+    except ConfigError:
+      raise
     except Exception as e:  # pylint: disable=broad-except
       raise ConfigError(f"model.discriminator {m.discriminator!r} cannot read {data} images "
                         f"({str(e).splitlines()[0][:200]}); set data.image_size to the size it "
-                        "was built for, or its model.discriminator_kwargs") from None
+                        "was built for, or its fields (model.d)") from None
     if out.shape != (2,):
       raise ConfigError(f"model.discriminator {m.discriminator!r} gives outputs of shape "
                         f"{out.shape[1:]} per {data} image, not one logit; set data.image_size "
-                        "to the size it was built for, or its model.discriminator_kwargs")
+                        "to the size it was built for, or its fields (model.d)")
 
   # --- generator EMA ----------------------------------------------------------------
 

@@ -46,20 +46,48 @@ def _batch_norm(norm: ModuleDef, train: bool) -> nn.Module:
   return norm(use_running_average=not train, momentum=0.99, epsilon=1e-3)
 
 
+D_NORMS = ("batch", "none")  # A discriminator's `norm` field.
+
+
+def _spectral(layer: nn.Module, on: bool, train: bool) -> Callable:
+  """`layer`, or with `on` the layer spectrally normalised (Miyato et al. 2018, SNGAN).
+
+  Every weight of 2 or more dimensions (a conv kernel read as [-1, out]) is divided by its
+  largest singular value, estimated by one power iteration per call (`flax.linen.SpectralNorm`).
+  The iteration's vector `u` and `sigma` live in the 'batch_stats' collection and advance only
+  when `train`, i.e. in the discriminator's own step, where the family keeps the new stats.
+  """
+  if not on:
+    return layer
+  return lambda x: nn.SpectralNorm(layer)(x, update_stats=train)
+
+
+def _d_norm(module: nn.Module, norm: ModuleDef, train: bool, make=None) -> Callable:
+  """A discriminator's normalisation: `make(norm, train)` (a batch norm) for norm 'batch',
+  the identity for 'none' (SNGAN-style discriminators)."""
+  if module.norm not in D_NORMS:
+    raise ConfigError(f"model.d.norm={module.norm!r}; valid: {', '.join(D_NORMS)}")
+  if module.norm == "none":
+    return lambda x: x
+  return (make or _batch_norm)(norm, train)
+
+
 @DISCRIMINATORS.register("mlp")
 class MLPDiscriminator(nn.Module):
   """784 -> 256 -> 256 -> 1 with LeakyReLU(0.01) (CS231n; 267,009 parameters)."""
   hidden: Sequence[int] = (256, 256)
   leak: float = 0.01
+  spectral_norm: bool = False
 
   @nn.compact
   def __call__(self, x, cond=None, train: bool = True, bn_running: bool = False):
     del bn_running
+    sn = functools.partial(_spectral, on=self.spectral_norm, train=train)
     h = _with_cond(x.reshape(x.shape[0], -1), cond)  # [B, H*W*C (+K)]
     for width in self.hidden:
-      h = nn.leaky_relu(nn.Dense(width, kernel_init=KERAS_INIT)(h), self.leak)
+      h = nn.leaky_relu(sn(nn.Dense(width, kernel_init=KERAS_INIT))(h), self.leak)
     self.sow("intermediates", "features", h)  # For feature-matching losses.
-    return nn.Dense(1, kernel_init=KERAS_INIT)(h)[:, 0]  # [B]
+    return sn(nn.Dense(1, kernel_init=KERAS_INIT))(h)[:, 0]  # [B]
 
 
 @GENERATORS.register("mlp")
@@ -86,19 +114,21 @@ class DCGANMnistDiscriminator(nn.Module):
   concatenated to the flattened conv features.
   """
   leak: float = 0.01
+  spectral_norm: bool = False
   conv: ModuleDef = nn.Conv
   max_pool: Callable = max_pool_2x2
 
   @nn.compact
   def __call__(self, x, cond=None, train: bool = True, bn_running: bool = False):
     del bn_running
+    sn = functools.partial(_spectral, on=self.spectral_norm, train=train)
     for width in (32, 64):
-      x = self.conv(width, (5, 5), padding="VALID", kernel_init=KERAS_INIT)(x)
+      x = sn(self.conv(width, (5, 5), padding="VALID", kernel_init=KERAS_INIT))(x)
       x = self.max_pool(nn.leaky_relu(x, self.leak))
     h = _with_cond(x.reshape(x.shape[0], -1), cond)  # [B, 4*4*64 (+K)]
-    h = nn.leaky_relu(nn.Dense(4 * 4 * 64, kernel_init=KERAS_INIT)(h), self.leak)
+    h = nn.leaky_relu(sn(nn.Dense(4 * 4 * 64, kernel_init=KERAS_INIT))(h), self.leak)
     self.sow("intermediates", "features", h)
-    return nn.Dense(1, kernel_init=KERAS_INIT)(h)[:, 0]
+    return sn(nn.Dense(1, kernel_init=KERAS_INIT))(h)[:, 0]
 
 
 @GENERATORS.register("dcgan_mnist")
@@ -138,19 +168,22 @@ class DCGANCakeDiscriminator(nn.Module):
   width: float = 1.0
   dropout: float = 0.2
   leak: float = 0.2
+  norm: str = "batch"  # batch | none
+  spectral_norm: bool = False
   conv: ModuleDef = nn.Conv
   batch_norm: ModuleDef = nn.BatchNorm
 
   @nn.compact
   def __call__(self, x, cond=None, train: bool = True, bn_running: bool = False):
+    sn = functools.partial(_spectral, on=self.spectral_norm, train=train)
     for f in self.filters:
-      x = self.conv(max(1, int(f * self.width)), (4, 4), (2, 2), padding="SAME",
-                    kernel_init=KERAS_INIT)(x)
-      x = nn.leaky_relu(_batch_norm(self.batch_norm, train and not bn_running)(x), self.leak)
+      x = sn(self.conv(max(1, int(f * self.width)), (4, 4), (2, 2), padding="SAME",
+                       kernel_init=KERAS_INIT))(x)
+      x = nn.leaky_relu(_d_norm(self, self.batch_norm, train and not bn_running)(x), self.leak)
     h = _with_cond(x.reshape(x.shape[0], -1), cond)
     self.sow("intermediates", "features", h)
     h = nn.Dropout(self.dropout, deterministic=not train)(h)
-    return nn.Dense(1, kernel_init=KERAS_INIT)(h)[:, 0]
+    return sn(nn.Dense(1, kernel_init=KERAS_INIT))(h)[:, 0]
 
 
 def _upsample2(x: jnp.ndarray) -> jnp.ndarray:
@@ -249,21 +282,25 @@ class DCGANCake32Discriminator(nn.Module):
   width: float = 1.0
   dropout: float = 0.5
   leak: float = 0.2
+  norm: str = "batch"  # batch | none
+  spectral_norm: bool = False
   conv: ModuleDef = nn.Conv
   batch_norm: ModuleDef = nn.BatchNorm
 
   @nn.compact
   def __call__(self, x, cond=None, train: bool = True, bn_running: bool = False):
+    sn = functools.partial(_spectral, on=self.spectral_norm, train=train)
     for f in self.filters:
       cin = x.shape[-1]
-      x = self.conv(max(1, int(f * self.width)), (4, 4), (2, 2), padding=((2, 2), (2, 2)),
-                    kernel_init=TORCH_INIT, bias_init=torch_bias_init(cin * 16))(x)
-      x = nn.leaky_relu(_torch_batch_norm(self.batch_norm, train and not bn_running)(x),
-                        self.leak)
+      x = sn(self.conv(max(1, int(f * self.width)), (4, 4), (2, 2), padding=((2, 2), (2, 2)),
+                       kernel_init=TORCH_INIT, bias_init=torch_bias_init(cin * 16)))(x)
+      x = nn.leaky_relu(_d_norm(self, self.batch_norm, train and not bn_running,
+                                _torch_batch_norm)(x), self.leak)
     h = _with_cond(x.reshape(x.shape[0], -1), cond)  # [B, 5*5*128 (+K)]
     self.sow("intermediates", "features", h)
     h = nn.Dropout(self.dropout, deterministic=not train)(h)
-    return nn.Dense(1, kernel_init=TORCH_INIT, bias_init=torch_bias_init(h.shape[-1]))(h)[:, 0]
+    return sn(nn.Dense(1, kernel_init=TORCH_INIT,
+                       bias_init=torch_bias_init(h.shape[-1])))(h)[:, 0]
 
 
 @GENERATORS.register("dcgan_cake32")
@@ -349,25 +386,28 @@ class DCGANGenerator(nn.Module):
 @DISCRIMINATORS.register("dcgan")
 class DCGANDiscriminator(nn.Module):
   """Radford et al.'s DCGAN discriminator, any power-of-two size: convs 4x4 stride 2 from
-  `width` channels, doubling, down to 4x4; batch norm after all but the first; LeakyReLU(0.2);
-  dense 1 (a logit)."""
+  `width` channels, doubling, down to 4x4; batch norm after all but the first (`norm='none'`:
+  none, as SNGAN); LeakyReLU(0.2); dense 1 (a logit)."""
   size: int = 64
   width: int = 32
   leak: float = 0.2
+  norm: str = "batch"  # batch | none
+  spectral_norm: bool = False
   conv: ModuleDef = nn.Conv
   batch_norm: ModuleDef = nn.BatchNorm
 
   @nn.compact
   def __call__(self, x, cond=None, train: bool = True, bn_running: bool = False):
+    sn = functools.partial(_spectral, on=self.spectral_norm, train=train)
     stages = int(np.log2(self.size)) - 2
     for i in range(stages):
-      x = self.conv(self.width * 2 ** i, (4, 4), (2, 2), padding=((1, 1), (1, 1)))(x)
+      x = sn(self.conv(self.width * 2 ** i, (4, 4), (2, 2), padding=((1, 1), (1, 1))))(x)
       if i:
-        x = _batch_norm(self.batch_norm, train and not bn_running)(x)
+        x = _d_norm(self, self.batch_norm, train and not bn_running)(x)
       x = nn.leaky_relu(x, self.leak)
     h = _with_cond(x.reshape(x.shape[0], -1), cond)  # [B, 4*4*C (+K)]
     self.sow("intermediates", "features", h)
-    return nn.Dense(1)(h)[:, 0]
+    return sn(nn.Dense(1))(h)[:, 0]
 
 
 def count_params(variables) -> int:
@@ -466,6 +506,8 @@ class GrowingDCGANDiscriminator(nn.Module):
   start: int = 32
   widths: Sequence[int] = (16, 32, 32, 64, 128)  # channels at 64, 32, 16, 8, 4 px
   leak: float = 0.2
+  norm: str = "batch"  # batch | none
+  spectral_norm: bool = False
   conv: ModuleDef = nn.Conv
   batch_norm: ModuleDef = nn.BatchNorm
 
@@ -474,14 +516,16 @@ class GrowingDCGANDiscriminator(nn.Module):
                res: Optional[int] = None):
     _check_growth(self.size, self.start, self.widths[::-1], "dcgan_grow discriminator")
     res = self.size if res is None else res
+    sn = functools.partial(_spectral, on=self.spectral_norm, train=train)
     width = {self.size // 2 ** i: w for i, w in enumerate(self.widths)}
     act = lambda v: nn.leaky_relu(v, self.leak)
-    from_rgb = lambda r, v: act(self.conv(width[r], (1, 1), name=f"from_rgb_{r}")(v))
+    from_rgb = lambda r, v: act(sn(self.conv(width[r], (1, 1), name=f"from_rgb_{r}"))(v))
 
     def down(h, r):  # [B, r, r, C] -> [B, r/2, r/2, width[r/2]]
-      h = self.conv(width[r // 2], (4, 4), (2, 2), padding=((1, 1), (1, 1)), name=f"down_{r}")(h)
+      h = sn(self.conv(width[r // 2], (4, 4), (2, 2), padding=((1, 1), (1, 1)),
+                       name=f"down_{r}"))(h)
       if r // 2 <= 8:
-        h = _batch_norm(self.batch_norm, train and not bn_running)(h)
+        h = _d_norm(self, self.batch_norm, train and not bn_running)(h)
       return act(h)
 
     h = from_rgb(self.start, _downsample(x, self.size // self.start))  # [B, start, start, C]
@@ -495,4 +539,4 @@ class GrowingDCGANDiscriminator(nn.Module):
       h, r = down(h, r), r // 2
     h = _with_cond(h.reshape(h.shape[0], -1), cond)  # [B, 4*4*widths[-1] (+K)]
     self.sow("intermediates", "features", h)
-    return nn.Dense(1)(h)[:, 0]
+    return sn(nn.Dense(1))(h)[:, 0]
