@@ -14,7 +14,7 @@ import sys
 from absl import app, flags
 from ml_collections import config_flags
 
-from gm import cli, config_utils  # gm.loop (JAX) is imported only once the flags are valid.
+from gm import cli, config_utils  # gm.train.loop (JAX) is imported only once the flags are valid.
 
 FLAGS = flags.FLAGS
 config_flags.DEFINE_config_file("config", None, "Config file, optionally with :arg.",
@@ -65,9 +65,9 @@ def main(argv):
     config_utils.check_values(FLAGS.config)  # Before any JAX work.
     config_utils.check_kinds(FLAGS.config, base)
     if FLAGS.distributed:
-      from gm import distributed  # pylint: disable=g-import-not-at-top
+      from gm.backend import distributed  # pylint: disable=g-import-not-at-top
       distributed.initialize(FLAGS.coordinator_address, FLAGS.num_processes, FLAGS.process_id)
-    from gm import loop  # pylint: disable=g-import-not-at-top
+    from gm.train import loop  # pylint: disable=g-import-not-at-top
     loop.train_and_evaluate(FLAGS.config, FLAGS.workdir, FLAGS.allow_config_change)
 
   sys.exit(cli.run_main(train, FLAGS.debug,

@@ -31,7 +31,8 @@ import numpy as np  # noqa: E402
 import orbax.checkpoint as ocp  # noqa: E402
 
 from benchmarks import cases, gm_bench  # noqa: E402
-from gm import checkpoint, integrity, loop  # noqa: E402
+from gm import checkpoint, integrity  # noqa: E402
+from gm.train import loop
 
 CASES = {"cake": ("cake DCGAN (configs/dcgan_cake.py, 64x64)", "cake_transposed_b8"),
          "gan_mlp": ("MLP GAN (configs/gan_mlp_mnist.py)", "gan_mlp")}

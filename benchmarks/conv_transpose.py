@@ -18,8 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from gm import runtime  # noqa: E402
-from gm.cpu_layers import (_conv, _subpixel_taps, conv_few_outputs,  # noqa: E402
+from gm.backend import runtime  # noqa: E402
+from gm.backend.cpu_layers import (_conv, _subpixel_taps, conv_few_outputs,  # noqa: E402
                               subpixel_conv_transpose)
 
 

@@ -1,6 +1,6 @@
 """Throughput of `gm` itself: the training loop's own epoch driver on synthetic data.
 
-Steps are driven by `gm.loop.EpochRunner` (a Python loop of one jitted step on
+Steps are driven by `gm.train.loop.EpochRunner` (a Python loop of one jitted step on
 XLA:CPU, one `lax.scan` per epoch elsewhere), the same code path `train.py`
 runs; batches are gathered on device from a device-resident uint8 dataset.
 """
@@ -12,7 +12,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gm import config_utils, data as gm_data, invert as gm_invert, loop, runtime, sharding
+from gm import config_utils, data as gm_data, invert as gm_invert
+from gm.train import loop
+from gm.backend import runtime, sharding
 from gm.models.gan import count_params
 
 
@@ -140,7 +142,7 @@ def _generator(case, dtype):
 def _invert_flops(case, family, state, ds) -> Optional[float]:
   gen = gm_invert.generator_of(family, state)
   targets = jnp.asarray(ds.train["image"][:1].repeat(case.invert_targets, 0), jnp.float32) / 255.0
-  z = gen.sample_z(jax.random.PRNGKey(0), case.invert_targets)
+  z = gen.noise(jax.random.PRNGKey(0), case.invert_targets)
   grad = runtime.jit(jax.grad(lambda z: gm_invert.per_code_loss(gen, z, targets, "mse", 0.0).sum()))
   return _flops(grad.lower(z).compile())
 
@@ -173,6 +175,6 @@ def measure_invert(case, steps: int, dtype: str = "float32", repeats: int = 2) -
                        f"{short:.2f} s, timing noise); rerun with more --steps")
   step_s = (long_ - short) / steps
   return {"step_s": step_s, "images_per_s": case.invert_targets / step_s,
-          "compile_s": max(first - long_, 0.0), "params": int(gen.z_dim * case.invert_targets),
+          "compile_s": max(first - long_, 0.0), "params": int(gen.latent_size * case.invert_targets),
           "memory_bytes": None, "flops": None, "driver": runtime.epoch_driver("auto"), "devices": 1,
           "finite": True}

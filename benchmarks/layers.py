@@ -6,9 +6,9 @@ For each conv and transposed conv of `gm`'s models (at the benchmark batch
 sizes) it times one forward and backward pass (input and kernel gradients,
 a random output gradient) of:
 - XLA's own layer compiled with XLA's defaults (on CPU: YNNPACK convolutions),
-- the same compiled with `gm.runtime`'s options (on CPU: Eigen convolutions),
+- the same compiled with `gm.backend.runtime`'s options (on CPU: Eigen convolutions),
 - the lowering `gm` picks (`conv2d` / `ConvTranspose` with impl 'auto'), with
-  `gm.runtime`'s options, which is what training runs.
+  `gm.backend.runtime`'s options, which is what training runs.
 For transposed convs "XLA" is the sub-pixel phases with XLA's gradients (the
 native strided lowering is 10-40x slower on CPUs; `benchmarks/conv_transpose.py`).
 """
@@ -22,8 +22,8 @@ import jax
 import jax.numpy as jnp
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from gm import runtime  # noqa: E402
-from gm import cpu_layers as layers  # noqa: E402
+from gm.backend import runtime  # noqa: E402
+from gm.backend import cpu_layers as layers  # noqa: E402
 
 # name: (x shape, kernel shape, stride, padding); padding None = a 'SAME' transposed conv.
 LAYERS = [

@@ -9,7 +9,7 @@ convolutions, copies...) and per op, summed over the XLA:CPU worker threads.
 `--by-layer` also sums it per Flax layer and direction ("fwd D/Conv_1",
 "bwd G/Dense_1"), read from the compiled HLO's op_name metadata, and shows each
 top op's shape and source op. Convolutions that XLA:CPU runs on Eigen (`gm`'s
-setting, `gm.runtime`) show only their launch in the trace; the untimed rest
+setting, `gm.backend.runtime`) show only their launch in the trace; the untimed rest
 is in the gap between the step's wall time (printed too) and the traced time.
 """
 
@@ -27,7 +27,8 @@ import jax.numpy as jnp
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from benchmarks import cases, gm_bench  # noqa: E402
-from gm import loop, runtime  # noqa: E402
+from gm.train import loop
+from gm.backend import runtime  # noqa: E402
 
 
 def op_times(trace_dir: str):

@@ -21,9 +21,9 @@ def base() -> ml_collections.ConfigDict:
   c.model = ml_collections.ConfigDict()
   c.model.compute_dtype = "float32"     # float32 | bfloat16 (mixed: params, optimizer state f32)
 
-  # How this backend runs the models (gm/runtime.py); same numbers up to float rounding.
+  # How this backend runs the models (gm/backend/runtime.py); same numbers up to float rounding.
   c.runtime = ml_collections.ConfigDict()
-  c.runtime.layers = "auto"               # auto (CPU: cpu, else flax) | flax | cpu (gm/cpu_layers.py)
+  c.runtime.layers = "auto"               # auto (CPU: cpu, else flax) | flax | cpu (gm/backend/cpu_layers.py)
   c.runtime.conv_transpose_impl = "auto"  # auto (subpixel with cpu layers) | native | subpixel
 
   c.loss = ml_collections.ConfigDict()

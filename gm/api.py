@@ -20,6 +20,7 @@ import numpy as np
 from gm import config_utils, invert as inv
 from gm.commands.base import RunContext
 from gm.errors import UserError
+from gm.families.base import GeneratorView
 from gm.train import rundir
 
 
@@ -55,9 +56,9 @@ class Run(RunContext):
                         "labels apply to conditional runs only")
     return np.asarray(self.family.sample(self.state, self.key(seed), num, labels))
 
-  def generator(self) -> inv.Generator:
-    """The run's generator as inversion sees it (`gm.invert.Generator`: generate(z) -> images
-    in [0, 1], sample_z, encode for autoencoders, D features for GANs)."""
+  def generator(self) -> GeneratorView:
+    """The run's generator (`gm.families.GeneratorView`: apply(z) -> images in [0, 1], noise,
+    encode for autoencoders, D features for GANs; unconditional runs)."""
     return inv.generator_of(self.family, self.state)
 
   def encode(self, images: np.ndarray) -> np.ndarray:
@@ -83,7 +84,7 @@ class Run(RunContext):
   def invert(self, targets: np.ndarray, seed: int = 0, steps: int = 100, lr: float = 0.01,
              momentum: float = 0.9, optimizer: str = "sgd", loss: str = "mse",
              prior_weight: float = 0.01, restarts: int = 1, init: str = "random",
-             generator: Optional[inv.Generator] = None) -> Dict[str, Any]:
+             generator: Optional[GeneratorView] = None) -> Dict[str, Any]:
     """Optimises z so that G(z) reproduces `targets` [T, H, W, C] in [0, 1] (the defaults are
     `eval.py invert`'s). Returns `gm.invert.invert`'s dict (`z`, `images`, `loss`, `losses`,
     `evolution`, ...) plus `psnr_db` and `ssim` [T] against the targets."""

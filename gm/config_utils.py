@@ -250,7 +250,7 @@ def check_values(config: ml_collections.ConfigDict, how: str = "--config.<key>=<
     elif key in _AT_MOST and value > _AT_MOST[key]:
       bad.append(f"{key}={value} (must be <= {_AT_MOST[key]})")
   if "model" in config:
-    from gm import precision  # pylint: disable=g-import-not-at-top
+    from gm.backend import precision  # pylint: disable=g-import-not-at-top
     precision.compute_dtype(config.model)
   if bad:
     raise ConfigError(f"config value{'s' if len(bad) > 1 else ''} out of range: "

@@ -8,12 +8,11 @@ in one compiled call (a batch of T * R codes; each code's loss depends only on
 its own image, so one gradient of the summed loss is every code's gradient),
 and the best restart per target is kept.
 
-A `Generator` is a view of a trained run as `images = generate(z)`, in [0, 1],
-with how to draw z, and optionally an encoder (AE / VAE: start from the code of
-the target) and discriminator features (feature-matching loss).
+The generator is the family's `GeneratorView` of a trained run: `images = apply(z)`,
+in [0, 1], with how to draw z (`noise`), and optionally an encoder (AE / VAE: start from
+the code of the target) and discriminator features (feature-matching loss).
 """
 
-import dataclasses
 from typing import Callable, Dict, Optional
 
 import jax
@@ -21,46 +20,19 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from gm import runtime
+from gm.backend import runtime
 from gm.errors import UserError
+from gm.families.base import GeneratorView
 
 
-@dataclasses.dataclass
-class Generator:
-  """A frozen generator: z [N, D] -> images [N, H, W, C] in [0, 1]."""
-  generate: Callable[[jnp.ndarray], jnp.ndarray]
-  z_dim: int
-  sample_z: Callable[[jax.Array, int], jnp.ndarray]
-  encode: Optional[Callable[[jnp.ndarray], jnp.ndarray]] = None   # images -> z (AE / VAE)
-  # Width of the network's own output range (2 for tanh's [-1, 1]): the 'sse' loss measures
-  # squared differences there, as code that compares raw network outputs does.
-  output_scale: float = 1.0
-  features: Optional[Callable[[jnp.ndarray], jnp.ndarray]] = None  # images -> D features [N, F]
-  # `invert`'s compiled functions, by settings: later calls on this generator reuse them.
-  compiled: Dict[tuple, Callable] = dataclasses.field(default_factory=dict, repr=False,
-                                                      compare=False)
-
-  def cached(self, key: tuple, build: Callable[[], Callable]) -> Callable:
-    """`compiled[key]`, built by `build()` the first time."""
-    if key not in self.compiled:
-      self.compiled[key] = build()
-    return self.compiled[key]
-
-  def generate_jit(self) -> Callable[[jnp.ndarray], jnp.ndarray]:
-    """`generate`, compiled once per generator."""
-    return self.cached(("generate",), lambda: runtime.jit(self.generate))
-
-
-def generator_of(family, state) -> Generator:
-  """The inversion view of a run state's generator (`Family.generator`; weights captured)."""
+def generator_of(family, state) -> GeneratorView:
+  """A run state's generator (`Family.generator`, weights captured), checked to be one
+  inversion can drive: unconditional."""
   view = family.generator(state)
   if view.conditional:
     raise UserError(f"inversion of a conditional {family.config.family.upper()} run needs a "
                     "condition; not supported, use an unconditional run")
-  lo, hi = view.output_range
-  return Generator(generate=lambda z: view.apply(z), z_dim=view.latent_size,
-                   sample_z=view.noise, encode=view.encode, output_scale=float(hi - lo),
-                   features=view.features)
+  return view
 
 
 LOSSES = ("mse", "sse", "mse+prior", "features")
@@ -74,7 +46,7 @@ def make_optimizer(name: str, lr: float, momentum: float) -> optax.GradientTrans
   raise UserError(f"unknown inversion optimizer {name!r}; valid: sgd, adam")
 
 
-def per_code_loss(gen: Generator, z: jnp.ndarray, targets: jnp.ndarray, loss: str,
+def per_code_loss(gen: GeneratorView, z: jnp.ndarray, targets: jnp.ndarray, loss: str,
                   prior_weight: float, target_features=None) -> jnp.ndarray:
   """Loss of each code [N] against its target [N, H, W, C].
 
@@ -84,7 +56,7 @@ def per_code_loss(gen: Generator, z: jnp.ndarray, targets: jnp.ndarray, loss: st
   generator that is 4 * 3,072 = 12,288 times the 'mse', so the same learning
   rate moves z that much faster.
   """
-  images = gen.generate(z)
+  images = gen.apply(z)
   mse = jnp.mean((images - targets) ** 2, axis=(1, 2, 3))
   if loss == "mse":
     return mse
@@ -97,7 +69,7 @@ def per_code_loss(gen: Generator, z: jnp.ndarray, targets: jnp.ndarray, loss: st
   raise UserError(f"unknown inversion loss {loss!r}; valid: {', '.join(LOSSES)}")
 
 
-def invert(gen: Generator, targets: np.ndarray, key: jax.Array, steps: int = 100,
+def invert(gen: GeneratorView, targets: np.ndarray, key: jax.Array, steps: int = 100,
            restarts: int = 1, lr: float = 0.01, momentum: float = 0.9, optimizer: str = "sgd",
            loss: str = "mse", prior_weight: float = 0.01, init: str = "random",
            snapshots: int = 10, driver: str = "auto") -> Dict[str, np.ndarray]:
@@ -123,7 +95,7 @@ def invert(gen: Generator, targets: np.ndarray, key: jax.Array, steps: int = 100
   t = len(targets)
   targets = jnp.asarray(targets, jnp.float32)
   rep = jnp.repeat(targets, restarts, axis=0)  # [T*R, H, W, C]
-  z0 = gen.sample_z(key, t * restarts)
+  z0 = gen.noise(key, t * restarts)
   if init == "encoder":
     if gen.encode is None:
       raise UserError("--init encoder needs an AE or VAE run")
@@ -178,7 +150,7 @@ def invert(gen: Generator, targets: np.ndarray, key: jax.Array, steps: int = 100
   z_all = np.asarray(z).reshape(t, restarts, -1)
   z_best = z_all[np.arange(t), best]
   zs = np.asarray(zs).reshape(len(snap_steps), t, restarts, -1)[:, np.arange(t), best]
-  gen_jit = gen.generate_jit()
+  gen_jit = gen.apply_jit()
   evolution = np.stack([np.asarray(gen_jit(zs[i])) for i in range(len(snap_steps))])
   images = np.asarray(gen_jit(jnp.asarray(z_best)))
   return {"z": z_best, "images": images, "loss": losses[-1][np.arange(t), best],

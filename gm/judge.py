@@ -18,7 +18,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gm import checkpoint, config_utils, families, runtime
+from gm import checkpoint, config_utils, families
+from gm.backend import runtime
 from gm.errors import UserError
 from gm.metrics.scores import feature_scores
 

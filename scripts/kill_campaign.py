@@ -12,7 +12,7 @@ in a random order:
   verification, compiles, steps, saves, moving a damaged checkpoint aside), or,
   one time in three, at a named point (`GM_KILL_AT`: right after an epoch's
   metrics line, or in the middle of an Orbax write);
-- a corruption damages the newest checkpoint on disk (`gm.faults.corrupt`: bit
+- a corruption damages the newest checkpoint on disk (`tests/corrupt.py`: bit
   flips at a random offset of an array file, truncation, a deleted array file,
   damaged Orbax metadata, a changed `meta` item, an emptied directory).
 The trial then runs `train.py` to the end and compares with the reference: the
@@ -37,7 +37,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from gm import faults  # noqa: E402  (no JAX: this process only starts train.py)
+from tests import corrupt as faults  # noqa: E402  (no JAX: this process only starts train.py)
 
 EPOCHS = 4
 OVERRIDES = {"train.num_epochs": EPOCHS, "train.checkpoint_every": 1, "train.progress": False,

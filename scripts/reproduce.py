@@ -40,7 +40,7 @@ from typing import Dict, List, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from gm import results  # pylint: disable=g-import-not-at-top
+from scripts import results  # pylint: disable=g-import-not-at-top
 from gm.train.rundir import read_metrics  # pylint: disable=g-import-not-at-top
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

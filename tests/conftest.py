@@ -104,7 +104,7 @@ def tiny_vae():
 @pytest.fixture(scope="session")
 def judge_dir(tmp_path_factory):
   """A judge trained for 2 epochs on 2,048 embedded digits (a few seconds)."""
-  from gm import loop  # pylint: disable=g-import-not-at-top
+  from gm.train import loop  # pylint: disable=g-import-not-at-top
   c = load_config("classifier_mnist", "smoke")
   c.train.progress, c.train.tensorboard = False, False
   wd = str(tmp_path_factory.mktemp("judge") / "run")

@@ -15,7 +15,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gm import checkpoint, loop
+from gm import checkpoint
+from gm.train import loop
 
 
 def straight_and_resumed(config, dataset, workdir, epochs: int = 2):

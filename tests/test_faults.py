@@ -558,7 +558,7 @@ def _warning(r, needle):
 ], ids=["flip", "truncate", "metadata", "meta_item"])
 def test_eval_of_a_damaged_checkpoint(run, test_id, kind, args, needles):
   """A one-line error naming the checkpoint and the damage, with the intact steps."""
-  from gm import faults  # pylint: disable=g-import-not-at-top  (no JAX)
+  from tests import corrupt as faults  # pylint: disable=g-import-not-at-top  (no JAX)
   faults.corrupt(os.path.join(run, "checkpoints", "1"), kind)
   before = snapshot(run)
   args = (args[0], "--workdir", run, *args[1:])
@@ -588,7 +588,7 @@ def test_eval_of_a_damaged_checkpoint(run, test_id, kind, args, needles):
                          ids=["flip", "delete"])
 def test_resume_routes_around_a_damaged_checkpoint(run, base_run, test_id, kind):
   """Resumes from checkpoint 0, redoes epoch 1 bit for bit; the damaged one is kept aside."""
-  from gm import faults  # pylint: disable=g-import-not-at-top
+  from tests import corrupt as faults  # pylint: disable=g-import-not-at-top
   faults.corrupt(os.path.join(run, "checkpoints", "1"), kind)
   before = snapshot(run)
   args = (*GAN, "--workdir", run, *GAN_RUN, *TINY)

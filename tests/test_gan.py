@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from tests.conftest import ROOT, read_tensorboard, tiny, tiny_config, trees_equal
-from gm import families, loop
+from gm import families
+from gm.train import loop
 from gm.losses import gan as L
 from gm.minimax import alternating_gradient
 from gm.models import gan as M
@@ -163,7 +164,8 @@ sys.path.insert(0, {root!r}); sys.path.insert(0, os.path.join({root!r}, "tests")
 import jax, jax.numpy as jnp, numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 from tests.conftest import load_config
-from gm import families, sharding
+from gm import families
+from gm.backend import sharding
 assert jax.device_count() == 8
 c = load_config("cgan_mnist", "smoke")  # conditional DCGAN: batch norm in G, labels
 c.train.batch_size = 32

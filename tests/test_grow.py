@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gm import families, loop, models
+from gm import families, models
+from gm.train import loop
 from gm.errors import ConfigError
 from gm.models import gan as M
 from tests.conftest import assert_trees_equal, load_config

@@ -11,7 +11,8 @@ import os
 import numpy as np
 import pytest
 
-from gm import checkpoint, faults, integrity
+from gm import checkpoint, integrity
+from tests import corrupt as faults
 from gm.errors import UserError
 
 

@@ -17,7 +17,8 @@ import jax
 import numpy as np
 import pytest
 
-from gm import checkpoint, data as gm_data, loop
+from gm import checkpoint, data as gm_data
+from gm.train import loop
 from gm.errors import UserError
 from tests.conftest import ROOT, load_config
 
@@ -149,7 +150,7 @@ def test_rollback_restores_the_last_checkpoint_and_lowers_the_learning_rate(tmp_
 
 
 def test_gan_health_warnings_name_the_numbers():
-  from gm import health  # pylint: disable=g-import-not-at-top
+  from gm.train import health  # pylint: disable=g-import-not-at-top
   c = _config()
   c.health.d_win_epochs = 3
   winning = {"train/d_loss": 0.2, "train/d_real": 0.995, "train/d_fake": 0.004}
@@ -179,7 +180,7 @@ def test_gan_eval_measures_the_spread_of_samples():
 
 
 def test_gan_health_warns_when_the_quality_score_keeps_worsening():
-  from gm import health  # pylint: disable=g-import-not-at-top
+  from gm.train import health  # pylint: disable=g-import-not-at-top
   c = _config()
   c.health.degrade_evals, c.health.degrade_margin = 3, 0.1
   train_only = {"epoch": 0, "train/d_loss": 0.7}

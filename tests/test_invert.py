@@ -9,7 +9,8 @@ import pytest
 from skimage.metrics import structural_similarity
 
 from tests.conftest import load_config
-from gm import families, invert as inv, loop
+from gm import families, invert as inv
+from gm.train import loop
 
 
 def _gan(arg="smoke,noise=8"):
@@ -24,9 +25,9 @@ def test_only_z_changes_and_a_generated_target_is_recovered():
   fam, state = _gan()
   before = [np.array(v) for v in jax.tree.leaves(state)]
   gen = inv.generator_of(fam, state)
-  z_star = gen.sample_z(jax.random.PRNGKey(5), 2)
-  target = np.asarray(gen.generate(z_star))
-  z0 = np.asarray(gen.sample_z(jax.random.PRNGKey(1), 2 * 4))
+  z_star = gen.noise(jax.random.PRNGKey(5), 2)
+  target = np.asarray(gen.apply(z_star))
+  z0 = np.asarray(gen.noise(jax.random.PRNGKey(1), 2 * 4))
   res = inv.invert(gen, target, jax.random.PRNGKey(1), steps=300, restarts=4, lr=0.05,
                    optimizer="adam")
   assert all(np.array_equal(a, np.asarray(b)) for a, b in zip(before, jax.tree.leaves(state)))

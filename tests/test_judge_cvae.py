@@ -7,7 +7,8 @@ import jax
 import numpy as np
 import pytest
 
-from gm import data, loop
+from gm import data
+from gm.train import loop
 from gm.commands.base import RunContext
 from gm.data.canvas import condition
 from gm.errors import UserError

@@ -135,7 +135,7 @@ def test_an_old_run_config_reads_as_the_new_groups_and_needs_no_config_change(na
 def test_a_run_written_before_the_typed_groups_resumes_at_the_fields_defaults(tmp_path):
   """End to end: a GAN run whose config.json has generator_kwargs / discriminator_kwargs and
   lacks the fields added since resumes under today's config without --allow_config_change."""
-  from gm import loop  # pylint: disable=g-import-not-at-top
+  from gm.train import loop  # pylint: disable=g-import-not-at-top
   c = load_config("gan_mlp_mnist", "smoke")
   c.train.progress, c.train.tensorboard, c.train.num_epochs = False, False, 1
   c.model.g.hidden, c.model.d.hidden = (32,), (16,)

@@ -10,7 +10,7 @@ import pytest
 
 from gm import families
 
-from gm.cpu_layers import Conv, ConvTranspose, conv2d
+from gm.backend.cpu_layers import Conv, ConvTranspose, conv2d
 from tests.conftest import load_config
 
 

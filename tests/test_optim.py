@@ -19,7 +19,8 @@ import optax
 import pytest
 
 from configs import common
-from gm import data as gm_data, loop, optim
+from gm import data as gm_data, optim
+from gm.train import loop
 from tests.conftest import ROOT, load_config
 
 # (config, arg) -> optimizer groups -> (name, lr, b1, b2, schedule). Adam's b2 is 0.999 everywhere.

@@ -10,8 +10,10 @@ import pytest
 from PIL import Image
 
 from tests.conftest import assert_trees_equal, load_config, tiny, tiny_config, trees_equal
-from gm import config_utils, data, families, invert as inv, loop
+from gm import config_utils, data, families, invert as inv
+from gm.train import loop
 from gm.errors import UserError
+from gm.families.base import GeneratorView
 from gm.models import gan as M
 
 
@@ -117,8 +119,8 @@ def test_ema_resumes_bit_exactly_and_serves_samples_scores_and_inversion(tmp_pat
   from_ema = fam.images(straight.model.g.replace(params=straight.model.ema), z)
   from_raw = fam.images(straight.model.g, z)
   assert not np.array_equal(from_ema, from_raw)
-  np.testing.assert_array_equal(inv.generator_of(fam, ctx.state).generate(z), from_ema)
-  np.testing.assert_array_equal(inv.generator_of(fam, raw.state).generate(z), from_raw)
+  np.testing.assert_array_equal(inv.generator_of(fam, ctx.state).apply(z), from_ema)
+  np.testing.assert_array_equal(inv.generator_of(fam, raw.state).apply(z), from_raw)
   key = jax.random.PRNGKey(4)
   np.testing.assert_array_equal(fam.sample(ctx.state, key, 8), fam.sample(straight.model, key, 8))
   assert not np.array_equal(fam.sample(raw.state, key, 8), fam.sample(ctx.state, key, 8))
@@ -173,11 +175,12 @@ def test_holdout_split_is_reproducible_disjoint_and_recorded(tmp_path):
 def test_sse_inversion_loss_is_the_report_sum_of_squares_of_tanh_outputs():
   rng = np.random.default_rng(0)
   w = jnp.asarray(rng.normal(size=(3, 2 * 2 * 3)), jnp.float32)
-  gen = inv.Generator(generate=lambda z: jax.nn.sigmoid(z @ w).reshape(-1, 2, 2, 3), z_dim=3,
-                      sample_z=lambda k, n: jax.random.normal(k, (n, 3)), output_scale=2.0)
+  gen = GeneratorView(apply=lambda z, cond=None: jax.nn.sigmoid(z @ w).reshape(-1, 2, 2, 3),
+                      noise=lambda k, n: jax.random.normal(k, (n, 3)), latent_size=3,
+                      output_range=(-1.0, 1.0))  # A tanh network's output, mapped to [0, 1].
   z = jnp.asarray(rng.normal(size=(4, 3)), jnp.float32)
   target = jnp.asarray(rng.uniform(size=(4, 2, 2, 3)), jnp.float32)
-  img = np.asarray(gen.generate(z), np.float64)
+  img = np.asarray(gen.apply(z), np.float64)
   tanh_out, tanh_target = 2 * img - 1, 2 * np.asarray(target, np.float64) - 1
   np.testing.assert_allclose(inv.per_code_loss(gen, z, target, "sse", 0.0),
                              ((tanh_out - tanh_target) ** 2).sum((1, 2, 3)), rtol=1e-5)

@@ -5,7 +5,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gm import data as gm_data, loop
+from gm import data as gm_data
+from gm.train import loop
 from gm.errors import ConfigError
 from tests.conftest import load_config
 

@@ -15,7 +15,7 @@ import sys
 import numpy as np
 import pytest
 
-from gm import results
+from scripts import results
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(REPO, "scripts", "reproduce.py")

@@ -1,11 +1,11 @@
-"""`gm.runtime.jit`: the CPU compiler option reaches XLA, and the user's XLA_FLAGS win."""
+"""`gm.backend.runtime.jit`: the CPU compiler option reaches XLA, and the user's XLA_FLAGS win."""
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gm import runtime
+from gm.backend import runtime
 
 
 def _conv(x, k):
@@ -44,10 +44,10 @@ def test_users_xla_flags_and_gm_xla_defaults_turn_it_off(fresh_options, monkeypa
 
 
 def test_layers_are_flax_or_the_cpu_lowerings():
-  """'flax' gives Flax's own modules; 'cpu' the lowerings of gm.cpu_layers; 'auto' by backend."""
+  """'flax' gives Flax's own modules; 'cpu' the lowerings of gm.backend.cpu_layers; 'auto' by backend."""
   import flax.linen as nn  # pylint: disable=g-import-not-at-top
   import ml_collections  # pylint: disable=g-import-not-at-top
-  from gm import cpu_layers  # pylint: disable=g-import-not-at-top
+  from gm.backend import cpu_layers  # pylint: disable=g-import-not-at-top
 
   def config(**kw):
     return ml_collections.ConfigDict({"runtime": {"layers": "auto", "conv_transpose_impl": "auto",
@@ -68,12 +68,12 @@ def test_only_the_runtime_reads_the_backend_and_models_import_nothing_cpu_specif
   root = pathlib.Path(__file__).parent.parent / "gm"
   readers = sorted(str(p.relative_to(root)) for p in root.rglob("*.py")
                    if "default_backend" in p.read_text())
-  assert readers == ["runtime.py"]
+  assert readers == ["backend/runtime.py"]
   for p in (root / "models").rglob("*.py"):
     assert "cpu_layers" not in p.read_text() and "import runtime" not in p.read_text(), p
   importers = sorted(str(p.relative_to(root)) for p in root.rglob("*.py")
-                     if "import cpu_layers" in p.read_text() or "gm.cpu_layers" in p.read_text())
-  assert importers == ["runtime.py"]
+                     if "import cpu_layers" in p.read_text() or "gm.backend.cpu_layers" in p.read_text())
+  assert importers == ["backend/runtime.py"]
   assert [p.name for p in root.rglob("*.py") if "cpu_subpixel" in p.read_text()] == [
       "cpu_layers.py"]
 
@@ -103,7 +103,7 @@ def test_a_run_written_with_eval_judge_every_resumes_and_scores_on_its_period(
   resumes without --allow_config_change, goes on scoring every epoch, and eval.py reads its
   period under the new name."""
   import json  # pylint: disable=g-import-not-at-top
-  from gm import loop  # pylint: disable=g-import-not-at-top
+  from gm.train import loop  # pylint: disable=g-import-not-at-top
   from gm.commands.base import RunContext  # pylint: disable=g-import-not-at-top
   c = tiny_vae
   c.eval.judge, c.eval.score_every, c.train.num_epochs = judge_dir, 1, 1

@@ -10,7 +10,8 @@ import jax
 import numpy as np
 import pytest
 
-from gm import checkpoint, data as gm_data, families, loop
+from gm import checkpoint, data as gm_data, families
+from gm.train import loop
 from gm.errors import UserError
 from tests.conftest import ROOT, load_config, read_tensorboard
 from tests.test_cli import _run

@@ -6,7 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gm import plots, runtime
+from gm import plots
+from gm.backend import runtime
 from gm.commands import invert as invert_cmds
 from gm.commands.base import command, parse_floats, parse_ints, write_json
 from gm.data import to_float

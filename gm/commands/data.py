@@ -6,7 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gm import plots, runtime
+from gm import plots
+from gm.backend import runtime
 from gm.commands.base import command
 from gm.data import augment as augment_lib, to_float
 from gm.errors import UserError

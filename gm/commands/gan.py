@@ -5,7 +5,9 @@ import os
 
 import numpy as np
 
-from gm import minimax as minimax_lib, plots, runtime
+from gm import minimax as minimax_lib, plots
+from gm.backend import runtime
+from gm.train import progress as progress_lib
 from gm.commands.base import command, write_json
 from gm.data import to_float
 from gm.errors import UserError
@@ -145,7 +147,7 @@ def score_checkpoints(ctx, steps, num: int, seed: int = 0, reference: str = "", 
             f"coverage (k = 5) on {random_cnn.VERSION} features" +
             (" and on Inception features; FID" if family.inception_weights else ""))
     floor = _folder_floor(ctx, np.asarray(to_float(test["image"][:num])), reference)
-  bar = plots.progress(total=len(steps), enabled=progress, unit="checkpoint")
+  bar = progress_lib.progress(total=len(steps), enabled=progress, unit="checkpoint")
   records = []
   for step in steps:
     state = ctx.model_at(step)

@@ -6,7 +6,8 @@ import os
 
 import numpy as np
 
-from gm import integrity, plots, runtime
+from gm import integrity, plots
+from gm.backend import runtime
 from gm.commands.base import command
 from gm.errors import UserError
 from gm.train.rundir import read_metrics

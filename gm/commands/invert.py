@@ -146,7 +146,7 @@ def _effects(gen, z: np.ndarray, delta: float = 1.0) -> np.ndarray:
   d = len(z)
   plus = z[None] + delta * np.eye(d)
   minus = z[None] - delta * np.eye(d)
-  f = gen.generate_jit()
+  f = gen.apply_jit()
   out = [np.abs(np.asarray(f(plus[i:i + 64])) - np.asarray(f(minus[i:i + 64]))).mean((1, 2, 3))
          for i in range(0, d, 64)]
   return np.concatenate(out)
@@ -169,7 +169,7 @@ def perturb_grid(ctx, z: np.ndarray, coords: str, top: int, lo: float, hi: float
   zs = np.repeat(z[None], len(chosen) * n, 0).reshape(len(chosen), n, -1)
   for r, c in enumerate(chosen):
     zs[r, :, c] = values
-  imgs = np.asarray(gen.generate_jit()(zs.reshape(-1, len(z))))
+  imgs = np.asarray(gen.apply_jit()(zs.reshape(-1, len(z))))
   return imgs, chosen, effects
 
 
@@ -214,7 +214,7 @@ def interpolation_rows(ctx, args, targets: np.ndarray, k: int) -> Tuple[np.ndarr
   t = np.linspace(0.0, 1.0, k + 2)
   rows = []
   for fn in (inv.lerp, inv.slerp):
-    imgs = np.asarray(gen.generate_jit()(fn(res["z"][0], res["z"][1], t).astype(np.float32)))
+    imgs = np.asarray(gen.apply_jit()(fn(res["z"][0], res["z"][1], t).astype(np.float32)))
     rows.append(np.concatenate([targets[:1], imgs, targets[1:2]]))
   return np.stack(rows), res
 

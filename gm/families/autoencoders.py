@@ -15,7 +15,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from gm import losses, models, optim, precision, runtime
+from gm import losses, models, optim
+from gm.backend import precision, runtime
 from gm.data import to_float
 from gm.families.base import FAMILIES, Batch, Family, GeneratorView, Metrics, TrainState
 

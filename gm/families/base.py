@@ -49,6 +49,26 @@ class GeneratorView:
   conditional: bool = False
   encode: Optional[Callable[[jnp.ndarray], jnp.ndarray]] = None
   features: Optional[Callable[[jnp.ndarray], jnp.ndarray]] = None
+  # Compiled functions of this view (`cached`): inversion's, by settings; later calls reuse them.
+  compiled: Dict[tuple, Callable] = dataclasses.field(default_factory=dict, repr=False,
+                                                      compare=False)
+
+  @property
+  def output_scale(self) -> float:
+    """Width of the network's own output range (2 for tanh's [-1, 1]): the 'sse' inversion loss
+    measures squared differences there, as code comparing raw network outputs does."""
+    return float(self.output_range[1] - self.output_range[0])
+
+  def cached(self, key: tuple, build: Callable[[], Callable]) -> Callable:
+    """`compiled[key]`, built by `build()` the first time."""
+    if key not in self.compiled:
+      self.compiled[key] = build()
+    return self.compiled[key]
+
+  def apply_jit(self) -> Callable[[jnp.ndarray], jnp.ndarray]:
+    """`apply` of unconditional codes z [N, latent_size], compiled once per view."""
+    from gm.backend import runtime  # pylint: disable=g-import-not-at-top
+    return self.cached(("apply",), lambda: runtime.jit(lambda z: self.apply(z)))
 
 
 class Family:

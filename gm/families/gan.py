@@ -24,7 +24,8 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-from gm import models, optim, precision, runtime, sharding
+from gm import models, optim
+from gm.backend import precision, runtime, sharding
 from gm.data import augment as augment_lib, to_float
 from gm.errors import ConfigError
 from gm.families.base import FAMILIES, Batch, Family, Metrics, TrainState

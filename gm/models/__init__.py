@@ -18,7 +18,7 @@ import ml_collections
 from gm.errors import ConfigError
 from gm.models.conv import ConvDecoder, ConvEncoder, ModuleDef
 
-# The layer fields `gm.runtime.layers` fills in per platform (not config options).
+# The layer fields `gm.backend.runtime.layers` fills in per platform (not config options).
 LAYER_FIELDS = ("conv", "conv_transpose", "max_pool", "batch_norm", "dense")
 
 

@@ -7,7 +7,7 @@ convs 64 and 32 3x3 stride 2 'same' with ReLU; transposed conv 3x3 stride 1 to
 the image channels, returning logits.
 
 Layers a platform may lower differently come in as `ModuleDef` fields
-defaulting to Flax's (`conv`, `conv_transpose`); `gm.runtime` picks them.
+defaulting to Flax's (`conv`, `conv_transpose`); `gm.backend.runtime` picks them.
 """
 
 from typing import Any, Sequence

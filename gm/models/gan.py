@@ -11,7 +11,7 @@ InfoGAN.
 
 Swappable layers are `ModuleDef` fields defaulting to Flax's (`conv`,
 `conv_transpose`, `max_pool`, `batch_norm`), as in Flax's ResNet example; the
-family passes the runtime's (`gm.runtime.layers`) and, under `jax.pmap` /
+family passes the runtime's (`gm.backend.runtime.layers`) and, under `jax.pmap` /
 `shard_map`, a `batch_norm` bound to the mapped axis (`nn.BatchNorm` with
 `axis_name`), so batch statistics are averaged over it.
 """

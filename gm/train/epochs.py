@@ -1,6 +1,6 @@
 """The epoch runner: one epoch of compiled training steps on device data.
 
-How the steps of an epoch are driven is chosen per backend by `gm.runtime`
+How the steps of an epoch are driven is chosen per backend by `gm.backend.runtime`
 (config `train.epoch_driver`): 'scan' compiles the whole epoch as one
 `lax.scan`, 'loop' dispatches one jitted step per batch from Python without any
 host sync. Both gather batches on device from a permutation drawn on device.
@@ -16,7 +16,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gm import families, runtime, sharding
+from gm import families
+from gm.backend import runtime, sharding
 
 
 class RunState(flax.struct.PyTreeNode):

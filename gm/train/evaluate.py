@@ -6,7 +6,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gm import families, sharding
+from gm import families
+from gm.backend import sharding
 
 
 def make_evaluator(family: families.Family, test: Dict[str, np.ndarray], batch_size: int,

@@ -6,7 +6,7 @@ restore the state, then per epoch train, evaluate, score, check for divergence,
 log and checkpoint. A run resumed from any checkpoint continues exactly as the
 uninterrupted run would (`gm.train.epochs`).
 
-Several processes (`train.py --distributed`, see `gm.distributed`) run the same
+Several processes (`train.py --distributed`, see `gm.backend.distributed`) run the same
 loop over one global mesh; process 0 alone writes the run directory.
 """
 
@@ -21,12 +21,12 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from gm import (checkpoint, data as gm_data, distributed, families, faults, health,
-                optim, plots, runtime, sharding)
+from gm import checkpoint, data as gm_data, families, faults, optim, plots
+from gm.backend import distributed, runtime, sharding
 from gm import judge as judge_lib
 from gm.errors import UserError
 from gm.metrics import sample_scores
-from gm.train import divergence, rundir, stop as stop_lib
+from gm.train import divergence, health, progress as progress_lib, rundir, stop as stop_lib
 from gm.train.epochs import EpochRunner, RunState
 from gm.train.evaluate import make_evaluator
 
@@ -190,7 +190,7 @@ def _train(config, workdir, dataset, mesh, per_step, rollback) -> RunState:
     save(0)  # The untrained model's grid: the first frame of the evolution.
 
   def progress_bar(epoch):
-    return plots.progress(total=tc.num_epochs * programs.runner.steps,
+    return progress_lib.progress(total=tc.num_epochs * programs.runner.steps,
                           initial=epoch * programs.runner.steps, enabled=tc.progress and primary)
 
   bar = progress_bar(epoch)

@@ -16,7 +16,8 @@ import jax
 import ml_collections
 import numpy as np
 
-from gm import checkpoint, config_utils, distributed, fileio, integrity
+from gm import checkpoint, config_utils, fileio, integrity
+from gm.backend import distributed
 from gm.errors import UserError
 
 log = logging.getLogger("gm")

@@ -38,7 +38,7 @@ class GracefulStop:
 
 
 def process_seconds() -> float:
-  """Wall-clock seconds since this process started (Linux: /proc; elsewhere since gm.loop's
+  """Wall-clock seconds since this process started (Linux: /proc; elsewhere since gm.train.loop's
   import)."""
   try:
     with open("/proc/self/stat") as f:

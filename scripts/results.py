@@ -51,7 +51,8 @@ def judge_accuracy(where: str) -> dict:
   """A judge's test accuracy (%): a run directory's last epoch, or 'builtin''s recorded one."""
   if where != "builtin":
     return {"accuracy": read_accuracy(where, 0)["accuracy"]}
-  with np.load(os.path.join(os.path.dirname(__file__), "metrics", "judge_mnist.npz")) as f:
+  with np.load(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "gm",
+                           "metrics", "judge_mnist.npz")) as f:
     return {"accuracy": 100 * json.loads(str(f["provenance"]))["test_accuracy"]}
 
 

@@ -2,7 +2,7 @@
 
 `train.py --distributed` calls `initialize` before anything else touches JAX.
 `jax.devices()` then lists the devices of every process, the data mesh of
-`gm.sharding` spans them all, and XLA's collectives cross hosts. Every process
+`gm.backend.sharding` spans them all, and XLA's collectives cross hosts. Every process
 loads the same dataset and runs the same program; the run directory (a shared
 filesystem) is written by process 0 only, except for Orbax checkpoints, whose
 saves every process joins. Decisions taken on the host (stop after a signal,

@@ -13,7 +13,7 @@ import jax
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from gm import distributed
+from gm.backend import distributed
 from gm.errors import UserError
 
 DATA_AXIS = "data"

@@ -1,9 +1,9 @@
 """XLA:CPU lowerings of convolution, transposed convolution and pooling layers.
 
-Imported only by the runtime policy (`gm.runtime`), its tests and the
+Imported only by the runtime policy (`gm.backend.runtime`), its tests and the
 benchmarks: models declare their layers as `ModuleDef` fields defaulting to
-Flax's, and on CPUs `gm.runtime` passes these instead. `gm` compiles
-convolutions to Eigen there (`gm.runtime.compiler_options`); the lowerings here
+Flax's, and on CPUs `gm.backend.runtime` passes these instead. `gm` compiles
+convolutions to Eigen there (`gm.backend.runtime.compiler_options`); the lowerings here
 are tuned for that (docs/benchmarks.md).
 
 `ConvTranspose` is a drop-in for `flax.linen.ConvTranspose` (same parameter
@@ -28,7 +28,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from gm.cpu_subpixel import (  # noqa: F401  (benchmarks use the private ones)
+from gm.backend.cpu_subpixel import (  # noqa: F401  (benchmarks use the private ones)
     _DN, Padding, _conv, _same_pad_before, _subpixel_phases, _subpixel_taps,
     subpixel_conv_transpose, transpose_offsets)
 from gm.errors import ConfigError

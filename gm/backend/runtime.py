@@ -18,7 +18,7 @@ Measured choices (docs/benchmarks.md; jax 0.10.2, AVX2 and AVX-512 CPUs):
 - Epoch driver. 'scan' compiles a whole epoch as one `lax.scan` (fastest on
   GPU/TPU); 'loop' dispatches one jitted step per batch (fastest on XLA:CPU,
   where a scanned body runs ~3x slower).
-- Layers. On CPU the lowerings of `gm.cpu_layers` (sub-pixel transposed convs,
+- Layers. On CPU the lowerings of `gm.backend.cpu_layers` (sub-pixel transposed convs,
   tap-scatter gradients, a reshape max-pool); elsewhere Flax's own.
 """
 
@@ -100,7 +100,7 @@ def layers(config: Optional[ml_collections.ConfigDict] = None) -> Dict[str, Any]
 
   Returns:
     {'conv': ModuleDef, 'conv_transpose': ModuleDef, 'max_pool': [B, H, W, C] ->
-    [B, H/2, W/2, C]}: Flax's own, or on CPU the lowerings of `gm.cpu_layers`.
+    [B, H/2, W/2, C]}: Flax's own, or on CPU the lowerings of `gm.backend.cpu_layers`.
   """
   rc = config.runtime if config is not None and "runtime" in config else {}
   layer_set, impl = rc.get("layers", "auto"), rc.get("conv_transpose_impl", "auto")
@@ -121,7 +121,7 @@ def _layers(cpu: bool, conv_transpose_impl: str) -> Dict[str, Any]:
   out = {"conv": nn.Conv, "conv_transpose": nn.ConvTranspose,
          "max_pool": conv_models.max_pool_2x2}
   if cpu or conv_transpose_impl == "subpixel":
-    from gm import cpu_layers  # pylint: disable=g-import-not-at-top
+    from gm.backend import cpu_layers  # pylint: disable=g-import-not-at-top
     if cpu:
       out.update(conv=cpu_layers.Conv, max_pool=cpu_layers.max_pool_2x2)
     out["conv_transpose"] = functools.partial(cpu_layers.ConvTranspose, impl=conv_transpose_impl)
