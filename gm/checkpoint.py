@@ -30,6 +30,22 @@ log = logging.getLogger("gm")
 DAMAGED_DIR = "checkpoints.damaged"
 
 
+def _with_empty_slots(raw: Any, template: Any) -> Any:
+  """`raw` (a checkpoint's state dict) with the slots of `template` (the target's state dict)
+  that hold no arrays added where `raw` lacks them: the migration of runs written before such
+  a slot existed (GAN runs before the generator EMA saved no `ema` entry; with EMA off it is
+  None)."""
+  if not isinstance(raw, dict) or not isinstance(template, dict):
+    return raw
+  out = dict(raw)
+  for key, value in template.items():
+    if key in out:
+      out[key] = _with_empty_slots(out[key], value)
+    elif not jax.tree.leaves(value):
+      out[key] = value
+  return out
+
+
 def _lists_as_dicts(tree: Any) -> Any:
   """Orbax's untyped restore gives sequences as lists; flax state dicts key them '0', '1'."""
   if isinstance(tree, dict):
@@ -53,19 +69,21 @@ class Checkpointer:
   def _restore_by_name(self, step: int, target: Any) -> Optional[Dict[str, Any]]:
     """Restores a checkpoint whose tree holds entries `target` lacks, by name.
 
-    Runs written by earlier versions can store slots the current state no longer
-    carries when unused: GANState's `ema` (None) with EMA off, and a generator's
-    empty `batch_stats`. Their checkpoints restore: the on-disk tree is read as
-    saved and `target`'s leaves are filled from it by name, each with its shape,
-    dtype and placement. Returns None (the caller raises) unless every leaf of
-    `target` is found with the same shape and dtype and the checkpoint holds no
-    array beyond them (only empty slots may be left out).
+    Runs written by earlier versions can lack slots the current state carries empty
+    (GANState's `ema`, None with EMA off, did not exist before the generator EMA) or
+    store empty ones it leaves out (a generator's empty `batch_stats`). Their
+    checkpoints restore: the on-disk tree is read as saved, missing empty slots are
+    added (`_with_empty_slots`), and `target`'s leaves are filled from it by name,
+    each with its shape, dtype and placement. Returns None (the caller raises) unless
+    every leaf of `target` is found with the same shape and dtype and the checkpoint
+    holds no array beyond them (only empty slots may differ).
     """
     import flax.serialization  # pylint: disable=g-import-not-at-top
     try:
       out = self.manager.restore(step, args=ocp.args.Composite(
           state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore()))
       raw = _lists_as_dicts(out["state"])
+      raw = _with_empty_slots(raw, flax.serialization.to_state_dict(target))
       state = flax.serialization.from_state_dict(target, raw)
     except (ValueError, KeyError, TypeError):
       return None

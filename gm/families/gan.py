@@ -14,12 +14,11 @@ and sliced per device, so every mapping gives the single-device result.
 """
 
 import contextlib
-import dataclasses
 import functools
 from typing import Any, Callable, Optional, Tuple
 
 import flax.linen as nn
-import flax.serialization
+import flax.struct
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -34,51 +33,17 @@ from gm.losses import gan as gan_losses
 from gm.models import gan as gan_models
 
 
-@dataclasses.dataclass(frozen=True)
+@flax.struct.dataclass
 class GANState:
   """Generator and discriminator train states (separate params and Optax states).
 
   `ema`: an exponential moving average of the generator's params, updated after
-  every generator step (`train.ema_decay` > 0), else None. A state without one
-  is the pytree {g, d} that runs written before generator EMA existed saved, so
-  their checkpoints restore unchanged.
+  every generator step (`train.ema_decay` > 0), else None. Checkpoints of earlier
+  layouts (no `ema` entry at all) restore through `gm.checkpoint`'s migration.
   """
   g: TrainState
   d: TrainState
   ema: Any = None
-
-  def replace(self, **changes) -> "GANState":
-    return dataclasses.replace(self, **changes)
-
-
-def _fields(state: GANState) -> Tuple[str, ...]:
-  return ("g", "d", "ema") if state.ema is not None else ("g", "d")
-
-
-def _flatten_with_keys(state: GANState):
-  return [(jax.tree_util.GetAttrKey(n), getattr(state, n)) for n in _fields(state)], \
-      state.ema is not None
-
-
-def _flatten(state: GANState):
-  return [getattr(state, n) for n in _fields(state)], state.ema is not None
-
-
-def _unflatten(has_ema: bool, children) -> GANState:
-  return GANState(*children) if has_ema else GANState(*children, ema=None)
-
-
-def _to_state_dict(state: GANState) -> dict:
-  return {n: flax.serialization.to_state_dict(getattr(state, n)) for n in _fields(state)}
-
-
-def _from_state_dict(state: GANState, d: dict) -> GANState:
-  return state.replace(**{n: flax.serialization.from_state_dict(getattr(state, n), d[n])
-                          for n in _fields(state)})
-
-
-jax.tree_util.register_pytree_with_keys(GANState, _flatten_with_keys, _unflatten, _flatten)
-flax.serialization.register_serialization_state(GANState, _to_state_dict, _from_state_dict)
 
 
 def _masked_std(x: jnp.ndarray, valid=None) -> jnp.ndarray:
