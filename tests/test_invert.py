@@ -65,9 +65,9 @@ def test_repeated_inversions_on_one_generator_compile_once():
   t1, t2 = (rng.uniform(size=(3, 28, 28, 1)).astype(np.float32) for _ in range(2))
   inv.invert(gen, t1, jax.random.PRNGKey(0), steps=3, driver="loop")
   sizes = {k: f._cache_size() for k, f in gen.compiled.items()}  # pylint: disable=protected-access
-  assert ("step", "sgd", 0.01, 0.9, "mse", 0.01) in sizes and ("generate",) in sizes
+  assert ("step", "sgd", 0.01, 0.9, "mse", 0.01) in sizes and ("apply",) in sizes
   # `_cache_size` is JAX's private count of compiled signatures. If it stopped counting (0, say),
-  # the comparison below would pass without checking anything. (`generate` counts 2: it is called
+  # the comparison below would pass without checking anything. (`apply` counts 2: it is called
   # with numpy and with jax arrays, which jit compiles separately.)
   assert sizes[("step", "sgd", 0.01, 0.9, "mse", 0.01)] == 1 and min(sizes.values()) >= 1, sizes
   again = inv.invert(gen, t2, jax.random.PRNGKey(3), steps=5, driver="loop")  # new targets, steps

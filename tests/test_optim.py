@@ -42,6 +42,8 @@ EXPECTED = {
     ("dcgan_cake_upsample", None): CAKE,
     ("cake_fast", None): {"optim_g": ("adam", 2e-4, 0.5, 0.99, "constant"),  # The fast recipe.
                           "optim_d": ("adam", 2e-4, 0.5, 0.99, "constant")},
+    ("cake_sngan", None): {"optim_g": ("adam", 2e-4, 0.5, 0.99, "constant"),  # Its D: SNGAN's.
+                           "optim_d": ("adam", 2e-4, 0.5, 0.99, "constant")},
     ("cake_grow", None): {"optim_g": ("adam", 2e-4, 0.5, 0.99, "constant"),  # Growing, 64 px.
                           "optim_d": ("adam", 2e-4, 0.5, 0.99, "constant")},
     ("dcgan_cake", "cpu"): {"optim_g": ("adam", 2e-4, 0.5, 0.99, "constant"),  # At width 0.25.
