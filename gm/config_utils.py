@@ -209,6 +209,7 @@ _NOT_NEGATIVE = ("train.num_epochs", "train.keep_checkpoints", "train.num_device
                  "augment.rotate",
                  *(f"{o}.{k}" for o in _OPTIMIZERS for k in ("lr", "warmup_steps", "grad_clip")))
 _POSITIVE = ("model.g.width", "model.d.width")
+_MODEL_FIELDS = ("model.g.", "model.d.")  # The architectures' fields: finite, whatever they are.
 _NOT_NEGATIVE += ("seed", "data.holdout_seed", "data.canvas_seed")  # NumPy's generators take seeds >= 0.
 _AT_MOST = {"data.image_size": 4096,  # A decoded dataset of larger images does not fit in memory.
             "data.placements": 9}  # Canvases per digit: one per cell of the 3x3 grid at most.
@@ -241,6 +242,8 @@ def check_values(config: ml_collections.ConfigDict, how: str = "--config.<key>=<
       continue
     if key in _AT_LEAST_ONE + _NOT_NEGATIVE + _POSITIVE and value != value:  # NaN
       bad.append(f"{key}={value} (must be a number)")
+    elif key.startswith(_MODEL_FIELDS) and value - value != 0:  # NaN or inf in a module field.
+      bad.append(f"{key}={value} (must be finite)")
     elif key in _AT_LEAST_ONE and value < 1:
       bad.append(f"{key}={value} (must be >= 1)")
     elif key in _POSITIVE and value <= 0:

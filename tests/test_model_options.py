@@ -90,6 +90,16 @@ def test_a_field_the_architecture_lacks_or_a_wrong_type_is_one_line_naming_the_f
                  "now model.g: --config.model.g.width=<value>")
 
 
+@pytest.mark.parametrize("text", ["nan", "inf", "-inf"])
+def test_a_non_finite_model_field_is_refused_before_training(text):
+  """A NaN leak would train and end as a divergence that blames the learning rate."""
+  spec = os.path.join(ROOT, "configs", "cake_sngan.py:smoke")
+  with pytest.raises(ConfigError) as e:
+    config_utils.load_file(spec, [f"model.d.leak={text}"])
+  assert str(e.value) == (f"config value out of range: model.d.leak={float(text)} (must be "
+                          "finite); set it with --set <key>=<value>")
+
+
 def test_another_architecture_on_the_command_line_takes_its_own_fields():
   """Switching model.generator starts from the new module's defaults plus the fields the
   command line set: not the old module's values (cake_fast's smoke width=4 channels would be a
