@@ -97,6 +97,7 @@ def gan() -> ml_collections.ConfigDict:
   c.loss.label_noise = 0.0         # targets + uniform[-this, this]
   c.loss.gp_weight = 10.0          # wgan-gp's lambda
   c.loss.r1_weight = 0.0           # gamma of the R1 penalty (0 = off)
+  c.loss.r1_every = 1              # R1 on every k-th D step at k x its weight (StyleGAN2's lazy R1)
   c.loss.fm_weight = 0.0           # feature matching added to G's loss (0 = off)
   c.optim.lr = 1e-3
   c.optim.b1 = 0.5

@@ -42,6 +42,7 @@ ADDED_KEYS = {
     "train.grow_epochs": 0,        # GANs: no growing.
     "train.fade_epochs": 0,
     "loss.fm_weight": 0.0,         # GANs: no feature matching.
+    "loss.r1_every": 1,            # GANs: R1 (when on) at every D step.
     "health.degrade_evals": 0,     # GANs: no degrading-run warning.
     "health.degrade_margin": 0.1,
     "data.holdout": 0,             # Image folders: no held-out photos (test = train).
@@ -201,7 +202,8 @@ def rebase_models(config: ml_collections.ConfigDict, base: ml_collections.Config
 _OPTIMIZERS = ("optim", "optim_g", "optim_d")
 _AT_LEAST_ONE = ("train.batch_size", "eval.batch_size", "train.checkpoint_every",
                  "train.eval_every", "train.d_steps", "model.latent_dim", "model.noise_dim",
-                 "model.features", "model.start", "data.image_size", "data.placements")
+                 "model.features", "model.start", "data.image_size", "data.placements",
+                 "loss.r1_every")
 _NOT_NEGATIVE = ("train.num_epochs", "train.keep_checkpoints", "train.num_devices",
                  "train.max_rollbacks", "data.num_train", "data.num_test", "eval.score_every",
                  "model.num_classes", "model.dropout", "train.grow_epochs", "train.fade_epochs", "loss.beta", "loss.gp_weight",

@@ -15,6 +15,9 @@ prefix 'cake' unless --prefix):
   - for each main run: the latest sample grid, the evolution strip over the checkpoint
     history, the loss curves and the samples' power spectrum beside the photos'
     (`eval.py spectrum`: the checkerboard test); for each ablation run its latest sample grid;
+  - with --split K: the split-half measure (gm.metrics.split) of every run's EMA generator,
+    <prefix>_split_ratio.png, and at every run's last checkpoint a copying check (samples'
+    pixel distance to their nearest training photo against the held-out photos');
   - inversion of two training photos, two held-out photos and the cat (skimage:chelsea)
     with three procedures (the assignment's, the 32x32 report's, the recommended one)
     by every main run's generator: PSNR/SSIM table, the recommended procedure's evolution strips;
@@ -43,6 +46,7 @@ sys.path.insert(0, ROOT)
 # Inversion targets: two training photos, two held-out photos, the out-of-domain cat.
 INDEX, IMAGE = "0,1,test:0,test:1", "skimage:chelsea"
 DRAWS = 3  # Sample sets per checkpoint whose SWD is averaged (n = the held-out count each).
+WINDOW = 5  # Scored checkpoints averaged in the split table's brackets (--split).
 PROCEDURES = {  # name -> eval.py invert options
     "assignment": ["--loss", "mse", "--optimizer", "sgd", "--lr", "0.01", "--momentum", "0.9",
                    "--steps", "100"],
@@ -82,8 +86,18 @@ def copy(src: str, out_dir: str, name: str) -> str:
   return dst
 
 
-def swd_curves(runs: Dict[str, str], seed: int = 0) -> Dict[str, dict]:
-  """Per run: minutes, EMA and raw SWD of every checkpoint against the held-out photos."""
+def swd_curves(runs: Dict[str, str], seed: int = 0, splits: int = 0,
+               split_stride: int = 1, epoch_seconds: Dict[str, float] = None) -> Dict[str, dict]:
+  """Per run: minutes, EMA and raw SWD of every checkpoint against the held-out photos.
+
+  With `splits` > 0 also the split-half measure (gm.metrics.split) of the EMA generator at
+  every `split_stride`-th checkpoint and the last one: 'split' (per checkpoint its summary and
+  per-split values) and 'split_floor' (per-split floor values).
+
+  `epoch_seconds` {name: s}: that run's minutes are epoch x s / 60 (a whole epoch's cost measured
+  with nothing else running, for runs that shared the CPU) instead of its logged process time.
+  """
+  from gm.metrics import split as split_lib  # pylint: disable=g-import-not-at-top
   from gm.commands.base import RunContext  # pylint: disable=g-import-not-at-top
   from gm.commands.generic import read_metrics  # pylint: disable=g-import-not-at-top
   from gm.data import to_float  # pylint: disable=g-import-not-at-top
@@ -97,6 +111,8 @@ def swd_curves(runs: Dict[str, str], seed: int = 0) -> Dict[str, dict]:
     records = read_metrics(workdir)
     minutes = {r["step"]: r["time/process_s"] / 60 for r in records if "time/process_s" in r}
     epochs = {r["step"]: r["epoch"] for r in records if "epoch" in r}
+    if name in (epoch_seconds or {}):
+      minutes = {s: epochs[s] * epoch_seconds[name] / 60 for s in minutes if s in epochs}
     held = np.asarray(to_float(ctx.dataset.test["image"]))
     train = np.asarray(to_float(ctx.dataset.train["image"]))
     n = len(held)
@@ -104,9 +120,12 @@ def swd_curves(runs: Dict[str, str], seed: int = 0) -> Dict[str, dict]:
     kinds = ["swd_ema", "swd_raw"] if has_ema else ["swd_ema"]
     curve = {"step": [], "epoch": [], "minutes": [], **{k: [] for k in kinds},
              **{f"{k}_draws": [] for k in kinds}}
-    for step in ctx.steps():
-      if step not in minutes:
-        continue  # step 0 (written before training) and checkpoints without a time
+    timed = [step for step in ctx.steps() if step in minutes]  # Not step 0 (before training).
+    scored = set(timed[::-split_stride][::-1]) if splits else set()  # Ends at the last one.
+    if splits:
+      ref = split_lib.Reference(train, splits, seed)
+      curve.update({"split": [], "split_floor": split_lib.floor(ref)})
+    for step in timed:
       model = ctx.restore(step).model
       states = {"swd_ema": model, "swd_raw": ctx.family.raw_state(model)} if has_ema else {
           "swd_ema": model}
@@ -120,9 +139,64 @@ def swd_curves(runs: Dict[str, str], seed: int = 0) -> Dict[str, dict]:
         curve[k].append(float(np.mean(draws)))
       print(f"{name} step {step} ({minutes[step]:.1f} min): SWD "
             + ", ".join(f"{k} {curve[k][-1]:.1f}" for k in states), flush=True)
+      if step in scored:  # The EMA generator, draw k for split k.
+        gen = split_lib.generator(
+            lambda k, num: ctx.family.sample(model, jax.random.PRNGKey(seed + 1000 + k), num), ref)
+        summ = split_lib.summary(gen, curve["split_floor"])
+        curve["split"].append({"step": step, "epoch": epochs[step], "minutes": minutes[step],
+                               **summ, "per_split": gen})
+        print(f"{name} step {step}: split-half SWD {summ['swd']:.1f} / floor "
+              f"{summ['floor_swd']:.1f} = {summ['ratio']:.2f}x ({summ['ratio_min']:.2f} to "
+              f"{summ['ratio_max']:.2f}); KID {summ['kid_z_x1e3']:.1f} (floor "
+              f"{summ['floor_kid_z_x1e3']:.1f})", flush=True)
     floor = [swd(train[i:i + n], held)["swd"] for i in range(0, len(train) - n + 1, n)]
     out[name] = {**curve, "floor": float(np.mean(floor)), "floor_chunks": floor,
                  "num_heldout": n, "image_size": int(held.shape[1])}
+  return out
+
+
+def retime(curves: Dict[str, dict], epoch_seconds: Dict[str, float]) -> None:
+  """Sets the minutes of the named runs' scored checkpoints (and split points) to epoch x s / 60."""
+  for name, sec in epoch_seconds.items():
+    if name not in curves:
+      raise SystemExit(f"--epoch_seconds: no scored run {name!r}; scored: {', '.join(curves)}")
+    c = curves[name]
+    c["minutes"] = [e * sec / 60 for e in c["epoch"]]
+    for p in c.get("split", []):
+      p["minutes"] = p["epoch"] * sec / 60
+
+
+def copying_check(runs: Dict[str, str], splits: int, seed: int = 0) -> Dict[str, dict]:
+  """Per run, at its last checkpoint: gm.metrics.split.copying of as many EMA samples as half the
+  training photos (does the generator reproduce training photos? the split-half measure cannot
+  tell copying from learning), and gm.metrics.split.heldout_kid (the standardised KID against
+  the held-out photos, which rewards no fit to the training photos)."""
+  from gm.metrics import split as split_lib  # pylint: disable=g-import-not-at-top
+  from gm.commands.base import RunContext  # pylint: disable=g-import-not-at-top
+  from gm.commands.generic import read_metrics  # pylint: disable=g-import-not-at-top
+  from gm.data import to_float  # pylint: disable=g-import-not-at-top
+  import jax  # pylint: disable=g-import-not-at-top
+  out = {}
+  for name, workdir in runs.items():
+    ctx = RunContext(workdir)
+    step = ctx.steps()[-1]
+    epoch = {r["step"]: r["epoch"] for r in read_metrics(workdir) if "epoch" in r}.get(step)
+    train = np.asarray(to_float(ctx.dataset.train["image"]))
+    held = np.asarray(to_float(ctx.dataset.test["image"]))
+    model = ctx.restore(step).model
+    samples = np.asarray(ctx.family.sample(model, jax.random.PRNGKey(seed + 2000), len(train) // 2))
+    out[name] = {"step": step, "epoch": epoch, **split_lib.copying(samples, train, held)}
+    ref = split_lib.Reference(train, splits, seed)  # KID against the held-out photos instead.
+    kid = split_lib.heldout_kid(
+        ref, lambda k, num: ctx.family.sample(model, jax.random.PRNGKey(seed + 1000 + k), num), held)
+    out[name]["heldout_kid"] = kid
+    print(f"{name} step {step}: nearest-training-photo distance, samples / held-out photos "
+          f"(medians) {out[name]['ratio']:.2f}; samples nearer than any held-out photo "
+          f"{100 * out[name]['share_nearer']:.1f}%; KID x1e3 against the held-out photos "
+          f"{np.mean(kid['generator']):.0f} ({min(kid['generator']):.0f} to "
+          f"{max(kid['generator']):.0f}), half of the training photos "
+          f"{np.mean(kid['floor']):.0f} ({min(kid['floor']):.0f} to {max(kid['floor']):.0f})",
+          flush=True)
   return out
 
 
@@ -161,6 +235,73 @@ def plot_curves(curves: Dict[str, dict], path: str, by_epoch: bool = False) -> s
   fig.savefig(path, dpi=120)
   plt.close(fig)
   return path
+
+
+def plot_split(curves: Dict[str, dict], path: str, by_epoch: bool = False) -> str:
+  """The split-half SWD ratio (generator / floor, paired per split) against minutes (and epochs)."""
+  from gm import plots  # noqa: F401  (sets the Agg backend)  pylint: disable=g-import-not-at-top
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  xs = [("minutes", "wall-clock minutes from process start (2-core CPU)")]
+  if by_epoch:
+    xs.append(("epoch", "epoch"))
+  fig, axes = plt.subplots(1, len(xs), figsize=(7 * len(xs), 4.2), squeeze=False)
+  for ax, (x, xlabel) in zip(axes[0], xs):
+    band = None
+    for i, (name, c) in enumerate((n, c) for n, c in curves.items() if c.get("split")):
+      pts = c["split"]
+      ax.plot([p[x] for p in pts], [p["ratio"] for p in pts], "-o", ms=3, color=f"C{i}",
+              label=f"{name} (EMA)")
+      ax.fill_between([p[x] for p in pts], [p["ratio_min"] for p in pts],
+                      [p["ratio_max"] for p in pts], color=f"C{i}", alpha=0.15, lw=0)
+      f = np.asarray(c["split_floor"]["swd"])
+      band = (f.min() / f.mean(), f.max() / f.mean())
+    if band:
+      ax.axhspan(*band, color="k", alpha=0.08, lw=0)
+      ax.text(0, band[1], " floor's spread over splits", va="bottom", fontsize=8)
+    ax.axhline(1.0, color="k", lw=0.8, ls=":")
+    ax.axhline(1.2, color="k", lw=0.8, ls="-.")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("split-half SWD / floor (shade: min to max over splits)")
+    ax.legend(fontsize=8)
+    ax.set_title("samples vs halves of the training photos")
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+  return path
+
+
+def markdown_split_table(curves: Dict[str, dict], marks, by: str = "minutes") -> str:
+  """The split-half ratio (mean over splits ± the per-split ratios' standard error) at the last
+  scored checkpoint within each mark (minutes or epochs), and in brackets the mean ratio of the
+  last WINDOW scored checkpoints within it (GANs oscillate from checkpoint to checkpoint by more
+  than one checkpoint's error); the last one and its KID; the floor row."""
+  unit = "min" if by == "minutes" else "epochs"
+  head = " | ".join(f"<= {m:g} {unit}" for m in marks)
+  rows = [f"| run | {head} | last ({by}) | KID x1e3 at the last (min to max) |",
+          "|---|" + "---|" * (len(marks) + 2)]
+  cell = lambda p: f"{p['ratio']:.2f}x ± {p['ratio_se']:.2f}"
+  floor = None
+  for name, c in curves.items():
+    pts = c.get("split")
+    if not pts:
+      continue
+    cells = []
+    for m in marks:
+      within = [p for p in pts if p[by] <= m]
+      window = np.mean([p["ratio"] for p in within[-WINDOW:]]) if within else 0
+      cells.append(f"{cell(within[-1])} ({window:.2f}x)" if within else "-")
+    last = pts[-1]
+    rows.append(f"| {name} (EMA) | {' | '.join(cells)} | {cell(last)} ({last[by]:.{0 if by == 'epoch' else 1}f}) | "
+                f"{last['kid_z_x1e3']:.0f} ({last['kid_min']:.0f} to {last['kid_max']:.0f}) |")
+    floor = last
+  if floor:
+    n = len(curves[next(n for n, c in curves.items() if c.get("split"))]["split_floor"]["swd"])
+    rows.append(f"| floor (training photos, half against half, {n} splits) | "
+                + " | ".join("" for _ in marks) + f" | SWD {floor['floor_swd']:.1f} ("
+                f"{floor['floor_swd_min']:.1f} to {floor['floor_swd_max']:.1f}) = 1x | "
+                f"{floor['floor_kid_z_x1e3']:.0f} ({floor['floor_kid_min']:.0f} to "
+                f"{floor['floor_kid_max']:.0f}) |")
+  return "\n".join(rows)
 
 
 def latest_samples(name: str, workdir: str, out_dir: str, prefix: str = "cake") -> None:
@@ -216,23 +357,26 @@ def markdown_inversion_table(table: dict) -> str:
   return "\n".join(rows)
 
 
-def markdown_curve_table(curves: Dict[str, dict], marks=(10, 20, 30, 60)) -> str:
-  """SWD (mean of the draws) at the last checkpoint within each mark (minutes), the last one,
-  and last / floor; the floor row gives the floor's chunk range."""
-  head = " | ".join(f"<= {m:g} min" for m in marks)
-  rows = [f"| run | {head} | last (minutes) | last / floor |",
+def markdown_curve_table(curves: Dict[str, dict], marks=(10, 20, 30, 60), by: str = "minutes"
+                         ) -> str:
+  """SWD (mean of the draws) at the last checkpoint within each mark (minutes, or epochs with
+  by='epoch'), the last one, and last / floor; the floor row gives the floor's chunk range."""
+  unit = "min" if by == "minutes" else "epochs"
+  head = " | ".join(f"<= {m:g} {unit}" for m in marks)
+  rows = [f"| run | {head} | last ({by}) | last / floor |",
           "|---|" + "---|" * (len(marks) + 2)]
   for name, c in curves.items():
     for kind, label in (("swd_ema", "EMA"), ("swd_raw", "raw weights")):
       if kind not in c:
         continue
       label = f"{name} ({label})" if "swd_raw" in c else name
-      minutes, values = np.asarray(c["minutes"]), np.asarray(c[kind])
+      minutes, values = np.asarray(c[by]), np.asarray(c[kind])
       cells = []
       for m in marks:
         within = np.nonzero(minutes <= m)[0]
         cells.append(f"{values[within[-1]]:.1f}" if len(within) else "-")
-      rows.append(f"| {label} | {' | '.join(cells)} | {values[-1]:.1f} ({minutes[-1]:.1f}) | "
+      at = f"{minutes[-1]:.0f}" if by == "epoch" else f"{minutes[-1]:.1f}"
+      rows.append(f"| {label} | {' | '.join(cells)} | {values[-1]:.1f} ({at}) | "
                   f"{values[-1] / c['floor']:.2f}x |")
   floors = {(c["image_size"], round(c["floor"], 6)): c for c in curves.values()}
   for (size, _), c in floors.items():
@@ -255,7 +399,22 @@ def main():
   ap.add_argument("--by_epoch", action="store_true",
                   help="the SWD figure gets a second panel against epochs (for runs that "
                   "shared the CPU, whose minutes do not compare)")
-  ap.add_argument("--skip", default="", help="comma-separated: curves, figures, inversion")
+  ap.add_argument("--skip", default="",
+                  help="comma-separated: curves, figures, inversion, copying (with --split: "
+                  "do the last checkpoints' samples copy training photos?)")
+  ap.add_argument("--split", type=int, default=0,
+                  help="K > 0: also the split-half measure (gm.metrics.split: samples against "
+                  "halves of the training photos, K random halvings) of the EMA generator")
+  ap.add_argument("--split_stride", type=int, default=1,
+                  help="score every this-many-th checkpoint with --split (and the last)")
+  ap.add_argument("--epoch_seconds", default="",
+                  help="name=s,...: those runs' minutes are epoch x s / 60 (a whole epoch's cost "
+                  "measured alone, e.g. by benchmarks/project_run.py) instead of their logged "
+                  "process time (for runs that shared the CPU); with --skip curves the stored "
+                  "curves are re-timed and re-plotted")
+  ap.add_argument("--epochs", default="",
+                  help="the tables' columns in epochs instead of --minutes (for runs that "
+                  "shared the CPU)")
   args = ap.parse_args()
   from gm import cli  # pylint: disable=g-import-not-at-top
   cli.setup_logging(False)
@@ -267,10 +426,22 @@ def main():
   pre = args.prefix
   results_path = os.path.join(args.out, f"{pre}_results.json")
   results = json.load(open(results_path)) if os.path.exists(results_path) else {}
+  epoch_seconds = {n: float(s) for n, _, s in (
+      item.partition("=") for item in filter(None, args.epoch_seconds.split(",")))}
   if "curves" not in skip:
-    results["curves"] = swd_curves({**runs, **ablations})
+    results["curves"] = swd_curves({**runs, **ablations}, splits=args.split,
+                                   split_stride=max(1, args.split_stride),
+                                   epoch_seconds=epoch_seconds)
+  elif "curves" in results and epoch_seconds:  # Re-time the scored curves without rescoring.
+    retime(results["curves"], epoch_seconds)
+  if "curves" in results and ("curves" not in skip or epoch_seconds):
     plot_curves(results["curves"], os.path.join(args.out, "figures", f"{pre}_swd_vs_minutes.png"),
                 by_epoch=args.by_epoch)
+    if any(c.get("split") for c in results["curves"].values()):
+      plot_split(results["curves"], os.path.join(args.out, "figures", f"{pre}_split_ratio.png"),
+                 by_epoch=args.by_epoch)
+  if args.split and "copying" not in skip:
+    results["copying"] = copying_check({**runs, **ablations}, args.split)
   if "figures" not in skip:
     results["spectrum"] = {name: run_figures(name, workdir, args.out, pre)
                            for name, workdir in runs.items()}
@@ -291,7 +462,11 @@ def main():
   with open(results_path, "w") as f:
     json.dump(results, f, indent=1)
   if "curves" in results:
-    print(markdown_curve_table(results["curves"], [float(m) for m in args.minutes.split(",")]))
+    by, marks = ("epoch", args.epochs) if args.epochs else ("minutes", args.minutes)
+    marks = [float(m) for m in marks.split(",")]
+    print(markdown_curve_table(results["curves"], marks, by))
+    if any(c.get("split") for c in results["curves"].values()):
+      print(markdown_split_table(results["curves"], marks, by))
   if "inversion" in results:
     print(markdown_inversion_table(results["inversion"]))
   for name, peaks in results.get("spectrum", {}).items():

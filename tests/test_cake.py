@@ -288,3 +288,30 @@ def test_cake_section_swd_table_reads_the_last_checkpoint_within_each_mark():
   assert rows[2] == "| grow (EMA) | 50.0 | 40.0 | 30.0 (61.0) | 1.50x |"
   assert rows[3] == "| grow (raw weights) | 55.0 | 45.0 | 33.0 (61.0) | 1.65x |"
   assert rows[4].startswith("| floor (64 px, 112") and "20.0 (chunks 18.0 to 22.5)" in rows[4]
+
+
+def test_cake_section_split_table_window_mean_and_retiming():
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  spec = importlib.util.spec_from_file_location(
+      "cake_section", os.path.join(ROOT, "scripts", "cake_section.py"))
+  section = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(section)
+  floor = {"floor_swd": 20.0, "floor_swd_min": 18.0, "floor_swd_max": 22.0,
+           "floor_kid_z_x1e3": -3.0, "floor_kid_min": -9.0, "floor_kid_max": 4.0}
+  ratios = [3.0, 2.0, 1.5, 1.4, 1.3, 1.2, 1.1]  # At epochs 100, 200, ..., 700.
+  pts = [{"epoch": 100 * (i + 1), "ratio": r, "ratio_se": 0.05, "kid_z_x1e3": 10.0 * r,
+          "kid_min": 1.0, "kid_max": 50.0, **floor} for i, r in enumerate(ratios)]
+  curves = {"fast": {"split": pts, "split_floor": {"swd": [18.0, 20.0, 22.0]}}}
+  rows = section.markdown_split_table(curves, (250, 650), by="epoch").splitlines()
+  assert rows[0].startswith("| run | <= 250 epochs | <= 650 epochs | last (epoch) |")
+  window = np.mean(ratios[1:6])  # The last 5 scored checkpoints within 650 epochs.
+  assert rows[2] == (f"| fast (EMA) | 2.00x ± 0.05 (2.50x) | 1.20x ± 0.05 ({window:.2f}x) | "
+                     "1.10x ± 0.05 (700) | 11 (1 to 50) |")
+  assert rows[3].startswith("| floor (training photos, half against half, 3 splits)")
+  assert "SWD 20.0 (18.0 to 22.0) = 1x | -3 (-9 to 4) |" in rows[3]
+  curves = {"fast": {"epoch": [100, 300], "minutes": [9.0, 9.5],  # Logged while sharing the CPU.
+                     "split": [{"epoch": 300, "minutes": 9.5}]}}
+  section.retime(curves, {"fast": 1.2})  # 1.2 s per epoch measured alone.
+  assert curves["fast"]["minutes"] == [2.0, 6.0] and curves["fast"]["split"][0]["minutes"] == 6.0
+  with pytest.raises(SystemExit, match="no scored run 'slow'"):
+    section.retime(curves, {"slow": 1.0})

@@ -151,6 +151,29 @@ def test_every_loss_trains_one_step(loss):
   assert ("feature_matching" in metrics) == (loss == "ralsgan")
 
 
+def test_lazy_r1_is_k_times_r1_on_every_kth_d_step_and_absent_between():
+  """loss.r1_every = k: D's update at a step divisible by k equals the eager update with k x
+  gamma; at the other steps it equals the update without R1 (StyleGAN2's lazy regularization)."""
+  def d_update(weight, every, step):
+    c = _tiny("dcgan_mnist", batch_size=8)
+    c.optim_d.name, c.optim_d.lr = "sgd", 0.1  # SGD: the update is the gradient, unrounded.
+    c.loss.r1_weight, c.loss.r1_every = weight, every
+    family, state, batch = _init(c)
+    state = state.replace(d=state.d.replace(step=jnp.asarray(step, jnp.int32)))
+    x, cond = family.inputs(batch), family.one_hot(batch["label"])
+    new, metrics = jax.jit(family.d_step)(state, x, cond, jax.random.PRNGKey(3))
+    return new.d.params, metrics
+  lazy_on, m_on = d_update(2.0, 4, 8)
+  eager, m_eager = d_update(8.0, 1, 8)
+  lazy_off, m_off = d_update(2.0, 4, 9)
+  plain, _ = d_update(0.0, 1, 9)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), lazy_on, eager)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7), lazy_off, plain)
+  assert float(m_eager["r1"]) > 0
+  assert float(m_on["r1"]) == pytest.approx(4 * float(m_eager["r1"]), rel=1e-5)
+  assert float(m_off["r1"]) == 0.0
+
+
 def test_label_options_are_refused_for_losses_without_targets():
   c = _tiny("gan_mlp_mnist")
   c.loss.name, c.loss.label_smoothing = "hinge", 0.1
@@ -232,11 +255,13 @@ assert worst < 2e-3, worst
 
 
 @pytest.mark.parametrize("extra", [
-    "",
     # Batch statistics inside the losses (the relativistic means, feature matching's mean
     # features) must be the global batch's: 8 devices of 4 examples give the 32-example step.
     "c.loss.name, c.loss.fm_weight = 'ralsgan', 1.0",
-], ids=["ns", "ralsgan+fm"])
+    # The ns loss with lazy R1: D's update runs in a lax.cond around its collectives, with the
+    # penalty at D step 0 and without it (the plain ns update) at step 1.
+    "c.loss.r1_weight, c.loss.r1_every = 1.0, 2",
+], ids=["ralsgan+fm", "ns+lazy_r1"])
 def test_sharded_pmapped_and_single_device_updates_agree(extra):
   env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8",
              JAX_PLATFORMS="cpu")

@@ -106,6 +106,9 @@ class Term(NamedTuple):
   needs_features: bool = False    # `TermInputs.out` carries D's features.
   by_weight: bool = True          # On when its weight is non-zero; False: only with a loss that
                                   # lists it in `GANLoss.terms` (gp, whose weight defaults to 10).
+  every: str = ""                 # (D terms) Its interval's key under `loss`: k > 1 computes it on
+                                  # every k-th D step only, at k x its weight (lazy regularization,
+                                  # Karras et al. 2020): the same mean weight, 1/k of the cost.
 
 
 GAN_LOSSES = Registry("GAN loss")
@@ -244,6 +247,7 @@ def _feature_matching_term(t: TermInputs) -> jnp.ndarray:
 
 
 TERMS.register("gp")(Term("d", "gp_weight", _gp_term, by_weight=False))  # WGAN-GP's lambda
-TERMS.register("r1")(Term("d", "r1_weight", _r1_term, scale=0.5))      # gamma / 2 * R1
+TERMS.register("r1")(Term("d", "r1_weight", _r1_term, scale=0.5,      # gamma / 2 * R1
+                          every="r1_every"))
 TERMS.register("feature_matching")(Term("g", "fm_weight", _feature_matching_term,
                                         needs_real=True, needs_features=True))

@@ -132,8 +132,12 @@ def sliced_wasserstein(a: np.ndarray, b: np.ndarray, directions: int = DIRECTION
   for _ in range(repeats):
     d = rng.normal(size=(a.shape[1], directions))
     d = (d / np.linalg.norm(d, axis=0, keepdims=True)).astype(a.dtype)
-    pa, pb = np.sort(a @ d, axis=0), np.sort(b @ d, axis=0)
-    results.append(np.abs(pa - pb).astype(np.float64).mean())
+    # [directions, N] rows, each sorted in place: contiguous, several times faster than
+    # sorting the [N, directions] projections down their columns.
+    pa, pb = d.T @ a.T, d.T @ b.T
+    pa.sort(axis=1)
+    pb.sort(axis=1)
+    results.append(np.abs(pa - pb).mean(dtype=np.float64))
   return float(np.mean(results))
 
 
