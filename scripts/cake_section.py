@@ -17,7 +17,8 @@ prefix 'cake' unless --prefix):
     (`eval.py spectrum`: the checkerboard test); for each ablation run its latest sample grid;
   - with --split K: the split-half measure (gm.metrics.split) of every run's EMA generator,
     <prefix>_split_ratio.png, and at every run's last checkpoint a copying check (samples'
-    pixel distance to their nearest training photo against the held-out photos');
+    pixel distance to their nearest training photo against the held-out photos') and the
+    standardised KID against the held-out photos;
   - inversion of two training photos, two held-out photos and the cat (skimage:chelsea)
     with three procedures (the assignment's, the 32x32 report's, the recommended one)
     by every main run's generator: PSNR/SSIM table, the recommended procedure's evolution strips;
