@@ -4,6 +4,7 @@ import ast
 import copy
 import importlib.util
 import json
+import math
 import os
 from typing import Any, Dict, List, Sequence
 
@@ -59,6 +60,9 @@ ADDED_KEYS = {
 # config.json lacks read as the module's own defaults (`gm.models.complete`).
 
 
+_TRUE, _FALSE = ("1", "true", "yes"), ("0", "false", "no")
+
+
 def parse_arg(arg: str, **defaults) -> ml_collections.ConfigDict:
   """Parses 'smoke,z=25' style config args against typed defaults (big_vision style).
 
@@ -69,11 +73,26 @@ def parse_arg(arg: str, **defaults) -> ml_collections.ConfigDict:
     key, _, value = item.partition("=")
     if key not in defaults:
       raise ValueError(f"unknown config arg {key!r}; valid: {', '.join(sorted(defaults))}")
+    kind = type(defaults[key])
     if not value:
+      if kind is not bool:
+        raise ValueError(f"config arg {key!r} takes a value: {key}=<{kind.__name__}>")
       out[key] = True
+    elif kind is bool:
+      if value.lower() not in _TRUE + _FALSE:
+        raise ValueError(f"config arg {key}={value}: write {key}=true or {key}=false "
+                         f"(or {key} alone for true)")
+      out[key] = value.lower() in _TRUE
     else:
-      kind = type(defaults[key])
-      out[key] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+      try:
+        out[key] = kind(value)
+      except ValueError:
+        article = "an" if kind is int else "a"
+        raise ValueError(f"config arg {key}={value}: {key} takes {article} {kind.__name__}, e.g. "
+                         f"{key}={defaults[key]}") from None
+      if kind is float and not math.isfinite(out[key]):
+        raise ValueError(f"config arg {key}={value}: {key} takes a finite number, e.g. "
+                         f"{key}={defaults[key]}")
   return out
 
 

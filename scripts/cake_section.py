@@ -34,6 +34,7 @@ must hold out photos (`data.holdout`) and use the same folder and split.
 
 import argparse
 import json
+import math
 import os
 import shutil
 import sys
@@ -48,6 +49,7 @@ sys.path.insert(0, ROOT)
 INDEX, IMAGE = "0,1,test:0,test:1", "skimage:chelsea"
 DRAWS = 3  # Sample sets per checkpoint whose SWD is averaged (n = the held-out count each).
 WINDOW = 5  # Scored checkpoints averaged in the split table's brackets (--split).
+SKIPPABLE = {"curves", "figures", "inversion", "copying"}  # --skip's parts.
 PROCEDURES = {  # name -> eval.py invert options
     "assignment": ["--loss", "mse", "--optimizer", "sgd", "--lr", "0.01", "--momentum", "0.9",
                    "--steps", "100"],
@@ -58,14 +60,34 @@ PROCEDURES = {  # name -> eval.py invert options
 }
 
 
-def parse_runs(text: str) -> Dict[str, str]:
+def parse_pairs(text: str, flag: str) -> Dict[str, str]:
+  """'a=x,b=y' -> {'a': 'x', 'b': 'y'}; an item without a name or a value is an error."""
   out = {}
   for item in filter(None, text.split(",")):
-    name, _, path = item.partition("=")
-    if not path or not os.path.isdir(path):
-      raise SystemExit(f"--runs/--ablations: {item!r} is not name=<run directory>")
-    out[name] = path
+    name, _, value = item.partition("=")
+    if not name or not value:
+      raise SystemExit(f"{flag}: {item!r} is not name=<value>")
+    out[name] = value
   return out
+
+
+def parse_runs(text: str) -> Dict[str, str]:
+  out = parse_pairs(text, "--runs/--ablations")
+  for name, path in out.items():
+    if not os.path.isdir(path):
+      raise SystemExit(f"--runs/--ablations: {name}={path}: no such run directory")
+  return out
+
+
+def positive(text: str, flag: str, example: str) -> float:
+  """A finite number > 0 from a flag's text, or a one-line error naming the flag."""
+  try:
+    value = float(text)
+  except ValueError:
+    value = float("nan")
+  if not math.isfinite(value) or value <= 0:
+    raise SystemExit(f"{flag}: {text!r} is not a number > 0, e.g. {example}")
+  return value
 
 
 def eval_py(*args: str) -> List[str]:
@@ -88,15 +110,12 @@ def copy(src: str, out_dir: str, name: str) -> str:
 
 
 def swd_curves(runs: Dict[str, str], seed: int = 0, splits: int = 0,
-               split_stride: int = 1, epoch_seconds: Dict[str, float] = None) -> Dict[str, dict]:
+               split_stride: int = 1) -> Dict[str, dict]:
   """Per run: minutes, EMA and raw SWD of every checkpoint against the held-out photos.
 
   With `splits` > 0 also the split-half measure (gm.metrics.split) of the EMA generator at
   every `split_stride`-th checkpoint and the last one: 'split' (per checkpoint its summary and
   per-split values) and 'split_floor' (per-split floor values).
-
-  `epoch_seconds` {name: s}: that run's minutes are epoch x s / 60 (a whole epoch's cost measured
-  with nothing else running, for runs that shared the CPU) instead of its logged process time.
   """
   from gm.metrics import split as split_lib  # pylint: disable=g-import-not-at-top
   from gm.commands.base import RunContext  # pylint: disable=g-import-not-at-top
@@ -112,8 +131,6 @@ def swd_curves(runs: Dict[str, str], seed: int = 0, splits: int = 0,
     records = read_metrics(workdir)
     minutes = {r["step"]: r["time/process_s"] / 60 for r in records if "time/process_s" in r}
     epochs = {r["step"]: r["epoch"] for r in records if "epoch" in r}
-    if name in (epoch_seconds or {}):
-      minutes = {s: epochs[s] * epoch_seconds[name] / 60 for s in minutes if s in epochs}
     held = np.asarray(to_float(ctx.dataset.test["image"]))
     train = np.asarray(to_float(ctx.dataset.train["image"]))
     n = len(held)
@@ -201,15 +218,31 @@ def copying_check(runs: Dict[str, str], splits: int, seed: int = 0) -> Dict[str,
   return out
 
 
-def plot_curves(curves: Dict[str, dict], path: str, by_epoch: bool = False) -> str:
-  """SWD against wall-clock minutes (and, `by_epoch`, a second panel against epochs)."""
+def _panels(by_epoch: bool):
+  """A figure with one panel against minutes (and, `by_epoch`, one against epochs):
+  (figure, [(axes, x key, x label)])."""
   from gm import plots  # noqa: F401  (sets the Agg backend)  pylint: disable=g-import-not-at-top
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   xs = [("minutes", "wall-clock minutes from process start (2-core CPU)")]
   if by_epoch:
     xs.append(("epoch", "epoch"))
   fig, axes = plt.subplots(1, len(xs), figsize=(7 * len(xs), 4.2), squeeze=False)
-  for ax, (x, xlabel) in zip(axes[0], xs):
+  return fig, [(ax, x, xlabel) for ax, (x, xlabel) in zip(axes[0], xs)]
+
+
+def _save(fig, path: str) -> str:
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  fig.tight_layout()
+  fig.savefig(path, dpi=120)
+  plt.close(fig)
+  return path
+
+
+def plot_curves(curves: Dict[str, dict], path: str, by_epoch: bool = False) -> str:
+  """SWD against wall-clock minutes (and, `by_epoch`, a second panel against epochs)."""
+  fig, panels = _panels(by_epoch)
+  for ax, x, xlabel in panels:
     floors = {}
     for i, (name, c) in enumerate(curves.items()):
       color = f"C{i}"
@@ -231,22 +264,13 @@ def plot_curves(curves: Dict[str, dict], path: str, by_epoch: bool = False) -> s
     ax.set_yscale("log")
     ax.legend(fontsize=8)
     ax.set_title("held-out sliced Wasserstein distance over training")
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
-  return path
+  return _save(fig, path)
 
 
 def plot_split(curves: Dict[str, dict], path: str, by_epoch: bool = False) -> str:
   """The split-half SWD ratio (generator / floor, paired per split) against minutes (and epochs)."""
-  from gm import plots  # noqa: F401  (sets the Agg backend)  pylint: disable=g-import-not-at-top
-  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  xs = [("minutes", "wall-clock minutes from process start (2-core CPU)")]
-  if by_epoch:
-    xs.append(("epoch", "epoch"))
-  fig, axes = plt.subplots(1, len(xs), figsize=(7 * len(xs), 4.2), squeeze=False)
-  for ax, (x, xlabel) in zip(axes[0], xs):
+  fig, panels = _panels(by_epoch)
+  for ax, x, xlabel in panels:
     band = None
     for i, (name, c) in enumerate((n, c) for n, c in curves.items() if c.get("split")):
       pts = c["split"]
@@ -265,10 +289,7 @@ def plot_split(curves: Dict[str, dict], path: str, by_epoch: bool = False) -> st
     ax.set_ylabel("split-half SWD / floor (shade: min to max over splits)")
     ax.legend(fontsize=8)
     ax.set_title("samples vs halves of the training photos")
-  fig.tight_layout()
-  fig.savefig(path, dpi=120)
-  plt.close(fig)
-  return path
+  return _save(fig, path)
 
 
 def markdown_split_table(curves: Dict[str, dict], marks, by: str = "minutes") -> str:
@@ -424,16 +445,31 @@ def main():
   if len(runs) > 1 and (len(compare) != 2 or not set(compare) <= set(runs)):
     raise SystemExit(f"--compare: two of the --runs names ({', '.join(runs)}); got {args.compare!r}")
   skip = set(filter(None, args.skip.split(",")))
+  if skip - SKIPPABLE:
+    raise SystemExit(f"--skip: {', '.join(sorted(skip - SKIPPABLE))} unknown; valid: "
+                     f"{', '.join(sorted(SKIPPABLE))}")
+  if args.split < 0 or args.split == 1:
+    raise SystemExit(f"--split: {args.split}; pass 0 (off) or K >= 2 halvings (their spread is "
+                     "the floor's error)")
+  if args.split_stride < 1:
+    raise SystemExit(f"--split_stride: {args.split_stride}; pass 1 (every checkpoint) or more")
+  epoch_seconds = {name: positive(sec, "--epoch_seconds", f"{name}=0.9")
+                   for name, sec in parse_pairs(args.epoch_seconds, "--epoch_seconds").items()}
+  unknown = sorted(set(epoch_seconds) - set(runs) - set(ablations))
+  if unknown:
+    raise SystemExit(f"--epoch_seconds: no run named {unknown[0]!r}; runs: "
+                     f"{', '.join({**runs, **ablations})}")
+  by, marks = ("epoch", args.epochs) if args.epochs else ("minutes", args.minutes)
+  marks = [positive(m, "--epochs" if args.epochs else "--minutes", "30")
+           for m in marks.split(",")]
   pre = args.prefix
+  os.makedirs(os.path.join(args.out, "figures"), exist_ok=True)  # Before the long work, not after.
   results_path = os.path.join(args.out, f"{pre}_results.json")
   results = json.load(open(results_path)) if os.path.exists(results_path) else {}
-  epoch_seconds = {n: float(s) for n, _, s in (
-      item.partition("=") for item in filter(None, args.epoch_seconds.split(",")))}
   if "curves" not in skip:
     results["curves"] = swd_curves({**runs, **ablations}, splits=args.split,
-                                   split_stride=max(1, args.split_stride),
-                                   epoch_seconds=epoch_seconds)
-  elif "curves" in results and epoch_seconds:  # Re-time the scored curves without rescoring.
+                                   split_stride=args.split_stride)
+  if "curves" in results and epoch_seconds:  # Also the stored curves, without rescoring them.
     retime(results["curves"], epoch_seconds)
   if "curves" in results and ("curves" not in skip or epoch_seconds):
     plot_curves(results["curves"], os.path.join(args.out, "figures", f"{pre}_swd_vs_minutes.png"),
@@ -463,8 +499,6 @@ def main():
   with open(results_path, "w") as f:
     json.dump(results, f, indent=1)
   if "curves" in results:
-    by, marks = ("epoch", args.epochs) if args.epochs else ("minutes", args.minutes)
-    marks = [float(m) for m in marks.split(",")]
     print(markdown_curve_table(results["curves"], marks, by))
     if any(c.get("split") for c in results["curves"].values()):
       print(markdown_split_table(results["curves"], marks, by))

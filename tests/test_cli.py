@@ -21,6 +21,13 @@ def test_parse_arg():
   assert args.smoke is True and args.latent == 25
   with pytest.raises(ValueError, match="unknown config arg 'z'"):
     config_utils.parse_arg("z=3", smoke=False)
+  assert config_utils.parse_arg("smoke=false", smoke=True).smoke is False
+  for arg, match in [("smoke=abc", "write smoke=true or smoke=false"),  # Not silently False.
+                     ("latent=abc", "latent takes an int, e.g. latent=2"),
+                     ("latent", "'latent' takes a value"),
+                     ("w=nan", "w takes a finite number")]:
+    with pytest.raises(ValueError, match=match):
+      config_utils.parse_arg(arg, smoke=False, latent=2, w=0.5)
 
 
 def test_config_variants():

@@ -34,6 +34,8 @@ def test_halves_are_disjoint_equal_seeded_and_differ_between_splits():
   assert len({tuple(a) for a, _ in pairs}) == 3
   with pytest.raises(UserError, match="at least 4 real images"):
     split.halves(3)
+  with pytest.raises(UserError, match="at least 1 split"):
+    split.halves(10, splits=0)
 
 
 def test_a_sampler_returning_the_other_half_reproduces_the_floor_exactly(ref):

@@ -48,6 +48,8 @@ def halves(count: int, splits: int = SPLITS, seed: int = 0) -> List[Tuple[np.nda
   """`splits` random (A, B) index pairs: disjoint halves of range(count), count // 2 each."""
   if count < 4:
     raise UserError(f"split-half scores need at least 4 real images (2 per half); got {count}")
+  if splits < 1:
+    raise UserError(f"split-half scores need at least 1 split; got {splits}")
   rng = np.random.default_rng(seed)
   n = count // 2
   out = []
@@ -74,10 +76,14 @@ class Reference:
   def standardise(self, features: np.ndarray) -> np.ndarray:
     return (features - self._mean) / self._std
 
+  def z_features(self, images: np.ndarray) -> np.ndarray:
+    """Images [n, H, W, C] in [0, 1] -> their standardised random-CNN features [n, 256]."""
+    return self.standardise(self._embed(np.asarray(images, np.float32)))
+
   def scores(self, images: np.ndarray, k: int) -> Dict[str, float]:
     """SWD x 1e3 and standardised-feature KID x 1e3 of images [n, H, W, C] against half B_k."""
     b = self.halves[k][1]
-    kid, _ = distances.kernel_distance(self.standardise(self._embed(images)), self.features[b],
+    kid, _ = distances.kernel_distance(self.z_features(images), self.features[b],
                                        seed=self.seed + k)
     return {"swd": float(swd_lib.swd(images, self.real[b], seed=self.seed + k)["swd"]),
             "kid_z_x1e3": float(distances.KID_SCALE * kid)}
@@ -155,11 +161,11 @@ def heldout_kid(ref: Reference, sample: Callable[[int, int], np.ndarray],
   """The standardised-feature KID x 1e3 against held-out photos [m, H, W, C]: per split k, half A_k
   of the training photos ('floor') and `sample(k, n)` ('generator') against all of them. Unlike
   the split-half scores it rewards no fit to the training photos themselves."""
-  held_f = ref.standardise(ref._embed(np.asarray(held, np.float32)))  # pylint: disable=protected-access
+  held_z = ref.z_features(held)
   out = {"floor": [], "generator": []}
   for k, (a, _) in enumerate(ref.halves):
-    images = {"floor": ref.real[a], "generator": np.asarray(sample(k, len(a)), np.float32)}
-    for key, x in images.items():
-      kid, _ = distances.kernel_distance(ref.standardise(ref._embed(x)), held_f, seed=ref.seed + k)  # pylint: disable=protected-access
+    feats = {"floor": ref.features[a], "generator": ref.z_features(sample(k, len(a)))}
+    for key, f in feats.items():
+      kid, _ = distances.kernel_distance(f, held_z, seed=ref.seed + k)
       out[key].append(float(distances.KID_SCALE * kid))
   return out
