@@ -28,7 +28,7 @@ ALL = {"ae": ["latent-space", "latent-grid", "interpolate", "reconstructions", "
 
 
 def parser() -> argparse.ArgumentParser:
-  p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+  p = cli.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
   sub = p.add_subparsers(dest="command", metavar="command", required=True)
   for name in COMMANDS.names() + ["all"]:
     cmd = COMMANDS.get(name) if name != "all" else None

@@ -29,10 +29,14 @@ flags.DEFINE_string("coordinator_address", None, "With --distributed: host:port 
 flags.DEFINE_integer("num_processes", None, "With --distributed: number of processes.")
 flags.DEFINE_integer("process_id", None, "With --distributed: this process's index, 0..n-1.")
 flags.mark_flags_as_required(["config", "workdir"])
+SWITCHED_FIELDS = []  # (key, text) of --config.model.g/d.<field> for a switched architecture.
 
 
 def parse_flags(argv):
   """absl flag parsing; a bad flag, config file or --config override is a one-line error."""
+  argv, SWITCHED_FIELDS[:] = cli.defer_switched_fields(argv)  # Typed by the new architecture.
+  if SWITCHED_FIELDS:
+    sys.argv = argv  # config_flags reads the override names from sys.argv.
   try:
     rest = FLAGS(argv)
     FLAGS.config.keys()  # A config file that failed to load raises only when used.
@@ -62,6 +66,8 @@ def main(argv):
   def train():
     base = config_utils.load_file(cli.config_spec(sys.argv))  # The config file's own values.
     config_utils.rebase_models(FLAGS.config, base)  # --config.model.generator=<another>
+    for key, text in SWITCHED_FIELDS:
+      config_utils.set_value(FLAGS.config, key, text, "--config.")
     config_utils.check_values(FLAGS.config)  # Before any JAX work.
     config_utils.check_kinds(FLAGS.config, base)
     if FLAGS.distributed:

@@ -7,6 +7,7 @@ user's input (`UserError`, bad flags), 1 for a failure of the machine (disk
 full, no permission) or an unexpected error, 130 for Ctrl-C.
 """
 
+import argparse
 import difflib
 import errno
 import logging
@@ -133,6 +134,18 @@ def _short_path(path: str) -> str:
   return f"checkpoint {m.group(1)}" if m else path
 
 
+# --- argparse commands (eval.py, scripts/) -----------------------------------------------------
+
+class ArgumentParser(argparse.ArgumentParser):
+  """argparse whose usage errors are one line: `error: <what> (<prog> --help)`, exit code 2.
+
+  Sub-parsers made by `add_subparsers` are of this class too (argparse's default).
+  """
+
+  def error(self, message):
+    self.exit(2, f"error: {message} ({self.prog} --help)\n")
+
+
 # --- absl flags of train.py ------------------------------------------------------------------
 
 def config_spec(argv: Sequence[str]) -> str:
@@ -154,6 +167,35 @@ def _overrides(argv: Sequence[str]):
         value = argv[i + 1]
       out.append((key, value if (sep or value) else None))
   return out
+
+
+def defer_switched_fields(argv: Sequence[str]) -> "tuple[list, list]":
+  """(argv without them, their (key, text)) for the `--config.model.g.<field>` /
+  `model.d.<field>` overrides of an architecture the same command switches
+  (`--config.model.generator=<another>`): absl would type them against the config file's module;
+  train.py sets them after the switch (`config_utils.switched_fields`)."""
+  argv = list(argv)
+  overrides = [(k, v) for k, v in _overrides(argv) if v is not None]
+  spec = config_spec(argv)
+  if not spec or not any(k in ("model.generator", "model.discriminator") for k, _ in overrides):
+    return argv, []
+  from gm import config_utils  # pylint: disable=g-import-not-at-top
+  try:
+    base = config_utils.load_file(spec)
+  except Exception:  # pylint: disable=broad-except  (absl reports a config file that fails)
+    return argv, []
+  deferred = config_utils.switched_fields(base, overrides)
+  keys, out, skip = {k for k, _ in deferred}, [], False
+  for i, a in enumerate(argv):
+    if skip:
+      skip = False
+      continue
+    key, sep, _ = a[len("--config."):].partition("=")
+    if a.startswith("--config.") and key in keys:
+      skip = not sep and i + 1 < len(argv) and not argv[i + 1].startswith("--")
+      continue
+    out.append(a)
+  return out, deferred
 
 
 def _lookup(config, key: str):

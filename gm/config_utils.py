@@ -6,7 +6,7 @@ import importlib.util
 import json
 import math
 import os
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Sequence, Tuple
 
 import ml_collections
 
@@ -55,6 +55,15 @@ ADDED_KEYS = {
     "model.encoder_strides": [2, 2],
     "model.encoder_padding": "VALID",
     "model.decoder_strides": [2, 2],
+}
+# ADDED_KEYS that belong to some families only (the rest apply to every family that has the group).
+_AUTOENCODERS = ("ae", "vae", "cvae")
+ADDED_FOR = {
+    **{k: ("gan",) for k in ("train.ema_decay", "train.d_batches", "train.grow_epochs",
+                             "train.fade_epochs", "loss.fm_weight", "loss.r1_every",
+                             "health.degrade_evals", "health.degrade_margin")},
+    **{k: _AUTOENCODERS for k in ("model.out_channels", "model.start", "model.encoder_strides",
+                                  "model.encoder_padding", "model.decoder_strides")},
 }
 # Fields of the GAN's architectures (`model.g` / `model.d`) are not listed here: those a run's
 # config.json lacks read as the module's own defaults (`gm.models.complete`).
@@ -125,8 +134,12 @@ def upgrade(d: Dict[str, Any]) -> Dict[str, Any]:
 
 
 def fill_added(d: Dict[str, Any]) -> Dict[str, Any]:
-  """`d` with the `ADDED_KEYS` it lacks, in the groups it has (in place; returns `d`)."""
+  """`d` with the `ADDED_KEYS` of its family it lacks, in the groups it has (in place; returns
+  `d`)."""
+  family = d.get("family")
   for key, value in ADDED_KEYS.items():
+    if key in ADDED_FOR and family not in ADDED_FOR[key]:
+      continue
     *parents, leaf = key.split(".")
     node = d
     for p in parents:
@@ -175,36 +188,76 @@ def load_file(spec: str, overrides: Sequence[str] = ()) -> ml_collections.Config
   module_spec.loader.exec_module(module)
   config = module.get_config(arg or None) if arg else module.get_config()
   base = copy.deepcopy(config)
+  items = []
   for item in overrides:
     key, sep, text = item.partition("=")
     if not sep:
       raise UserError(f"--set {item!r}: use key=value, e.g. --set data.dir=photos")
-    try:
-      value = ast.literal_eval(text)
-    except (ValueError, SyntaxError):
-      value = text
-    node = config
-    *parents, leaf = key.split(".")
-    try:
-      for p in parents:
-        node = node[p]
-      old = node[leaf]
-    except (KeyError, AttributeError):
-      raise UserError(f"--set {key}: no such config key") from None
-    try:
-      if isinstance(old, (tuple, list)) and not isinstance(value, (tuple, list)):
-        raise TypeError(key)
-      if isinstance(old, int) and not isinstance(old, bool) and isinstance(value, float) and \
-          not value.is_integer():
-        raise TypeError(key)  # int(0.25) would be 0.
-      node[leaf] = type(old)(value) if isinstance(old, (int, float, str)) and not isinstance(
-          old, bool) else value
-    except (TypeError, ValueError):
-      kind = {int: "an integer", float: "a number"}.get(type(old), f"a {type(old).__name__}")
-      raise UserError(f"--set {key}={text}: {key} takes {kind}, e.g. --set {key}={old}") from None
+    items.append((key, text))
+  deferred = switched_fields(base, items)
+  for key, text in items:
+    if (key, text) not in deferred:
+      set_value(config, key, text, "--set ")
   rebase_models(config, base)
+  for key, text in deferred:
+    set_value(config, key, text, "--set ")
   check_values(config, how="--set <key>=<value>")
   return config
+
+
+def switched_fields(base: ml_collections.ConfigDict, items: Sequence[Tuple[str, str]]
+                    ) -> List[Tuple[str, str]]:
+  """The (key, text) overrides of `items` that set a field of an architecture the same overrides
+  switch (`model.generator=<another>` with `model.g.<field>=...`): they are set after
+  `rebase_models`, against the new module's fields and types (the file's module may lack the
+  field, or type it otherwise: `width` is channels of one module, a factor of another)."""
+  if "model" not in base or "generator" not in base.model:
+    return []
+  from gm import models  # pylint: disable=g-import-not-at-top
+  switched = {group for group, (arch, _) in models.field_groups().items()
+              if any(k == f"model.{arch}" and t != str(base.model.get(arch)) for k, t in items)}
+  return [(k, t) for k, t in items if any(k.startswith(f"model.{g}.") for g in switched)]
+
+
+def set_value(config: ml_collections.ConfigDict, key: str, text: str, flag: str) -> None:
+  """config[key] = `text` read as the key's current type (a Python literal where it parses;
+  true / false for booleans); a one-line UserError naming `flag` (`--set ` or `--config.`)."""
+  from gm.errors import UserError  # pylint: disable=g-import-not-at-top
+  given = f"{flag}{key}={text}"
+  try:
+    value = ast.literal_eval(text)
+  except (ValueError, SyntaxError):
+    value = text
+  node = config
+  *parents, leaf = key.split(".")
+  try:
+    for p in parents:
+      node = node[p]
+    old = node[leaf]
+  except (KeyError, AttributeError):
+    group = ".".join(parents)
+    if group in ("model.g", "model.d") and isinstance(node, ml_collections.ConfigDict):
+      arch = config.model.get({"model.g": "generator", "model.d": "discriminator"}[group])
+      raise UserError(f"{given}: {arch} has no field {leaf!r}; its fields: "
+                      f"{', '.join(sorted(node)) or 'none'}") from None
+    raise UserError(f"{flag}{key}: no such config key") from None
+  if isinstance(old, bool) and text.strip().lower() in _TRUE + _FALSE:
+    value = text.strip().lower() in _TRUE
+  try:
+    if isinstance(old, (tuple, list)) and not isinstance(value, (tuple, list)):
+      raise TypeError(key)
+    if isinstance(old, int) and not isinstance(old, bool) and isinstance(value, float) and \
+        not value.is_integer():
+      raise TypeError(key)  # int(0.25) would be 0.
+    if isinstance(old, bool) and not isinstance(value, bool):
+      raise TypeError(key)
+    node[leaf] = type(old)(value) if isinstance(old, (int, float, str)) and not isinstance(
+        old, bool) else value
+  except (TypeError, ValueError):
+    kind = {int: "an integer", float: "a number", bool: "true or false"}.get(
+        type(old), f"a {type(old).__name__}")
+    example = str(old).lower() if isinstance(old, bool) else old
+    raise UserError(f"{given}: {key} takes {kind}, e.g. {flag}{key}={example}") from None
 
 
 def rebase_models(config: ml_collections.ConfigDict, base: ml_collections.ConfigDict) -> None:
@@ -241,9 +294,11 @@ def check_kinds(config: ml_collections.ConfigDict, base: ml_collections.ConfigDi
   or a tuple / list with a scalar: the command line lets None through for any key."""
   from gm.errors import ConfigError  # pylint: disable=g-import-not-at-top
   new = flatten(to_dict(config))
+  switched = tuple(f"model.{g}." for g, a in (("g", "generator"), ("d", "discriminator"))
+                   if "model" in base and a in base.model and config.model.get(a) != base.model[a])
   for key, old in flatten(to_dict(base)).items():
-    if key not in new or old is None:
-      continue
+    if key not in new or old is None or (switched and key.startswith(switched)):
+      continue  # A switched architecture's fields are the new module's own.
     value, sequence = new[key], isinstance(old, (tuple, list))
     kinds = {type(v) for v in old} if sequence else set()
     if value is None or (sequence and (not isinstance(value, (tuple, list)) or (

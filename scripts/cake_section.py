@@ -45,6 +45,8 @@ import numpy as np
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
+from gm import cli  # pylint: disable=g-import-not-at-top  (one-line usage errors)
+
 # Inversion targets: two training photos, two held-out photos, the out-of-domain cat.
 INDEX, IMAGE = "0,1,test:0,test:1", "skimage:chelsea"
 DRAWS = 3  # Sample sets per checkpoint whose SWD is averaged (n = the held-out count each).
@@ -180,6 +182,7 @@ def retime(curves: Dict[str, dict], epoch_seconds: Dict[str, float]) -> None:
       raise SystemExit(f"--epoch_seconds: no scored run {name!r}; scored: {', '.join(curves)}")
     c = curves[name]
     c["minutes"] = [e * sec / 60 for e in c["epoch"]]
+    c["epoch_seconds"] = sec
     for p in c.get("split", []):
       p["minutes"] = p["epoch"] * sec / 60
 
@@ -218,12 +221,24 @@ def copying_check(runs: Dict[str, str], splits: int, seed: int = 0) -> Dict[str,
   return out
 
 
-def _panels(by_epoch: bool):
+def minutes_label(curves: Dict[str, dict]) -> str:
+  """What the minutes axis is: wall-clock from process start, or (runs re-timed by `retime`)
+  epochs x the run's cost per epoch measured alone."""
+  retimed = [n for n, c in curves.items() if "epoch_seconds" in c]
+  if not retimed:
+    return "wall-clock minutes from process start (2-core CPU)"
+  if len(retimed) == len(curves):
+    return "minutes: epoch x each run's cost per epoch alone (2-core CPU)"
+  return (f"minutes: wall-clock from process start; {', '.join(retimed)}: epoch x cost per "
+          "epoch alone (2-core CPU)")
+
+
+def _panels(by_epoch: bool, curves: Dict[str, dict]):
   """A figure with one panel against minutes (and, `by_epoch`, one against epochs):
   (figure, [(axes, x key, x label)])."""
   from gm import plots  # noqa: F401  (sets the Agg backend)  pylint: disable=g-import-not-at-top
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  xs = [("minutes", "wall-clock minutes from process start (2-core CPU)")]
+  xs = [("minutes", minutes_label(curves))]
   if by_epoch:
     xs.append(("epoch", "epoch"))
   fig, axes = plt.subplots(1, len(xs), figsize=(7 * len(xs), 4.2), squeeze=False)
@@ -241,7 +256,7 @@ def _save(fig, path: str) -> str:
 
 def plot_curves(curves: Dict[str, dict], path: str, by_epoch: bool = False) -> str:
   """SWD against wall-clock minutes (and, `by_epoch`, a second panel against epochs)."""
-  fig, panels = _panels(by_epoch)
+  fig, panels = _panels(by_epoch, curves)
   for ax, x, xlabel in panels:
     floors = {}
     for i, (name, c) in enumerate(curves.items()):
@@ -269,7 +284,7 @@ def plot_curves(curves: Dict[str, dict], path: str, by_epoch: bool = False) -> s
 
 def plot_split(curves: Dict[str, dict], path: str, by_epoch: bool = False) -> str:
   """The split-half SWD ratio (generator / floor, paired per split) against minutes (and epochs)."""
-  fig, panels = _panels(by_epoch)
+  fig, panels = _panels(by_epoch, curves)
   for ax, x, xlabel in panels:
     band = None
     for i, (name, c) in enumerate((n, c) for n, c in curves.items() if c.get("split")):
@@ -409,7 +424,7 @@ def markdown_curve_table(curves: Dict[str, dict], marks=(10, 20, 30, 60), by: st
 
 
 def main():
-  ap = argparse.ArgumentParser(description=__doc__,
+  ap = cli.ArgumentParser(description=__doc__,
                                formatter_class=argparse.RawDescriptionHelpFormatter)
   ap.add_argument("--runs", required=True, help="the main runs: name=<dir>,name=<dir>,...")
   ap.add_argument("--ablations", default="", help="more runs for the SWD curves only")
@@ -438,7 +453,6 @@ def main():
                   help="the tables' columns in epochs instead of --minutes (for runs that "
                   "shared the CPU)")
   args = ap.parse_args()
-  from gm import cli  # pylint: disable=g-import-not-at-top
   cli.setup_logging(False)
   runs, ablations = parse_runs(args.runs), parse_runs(args.ablations)
   compare = [n for n in args.compare.split(",") if n] or list(runs)[:2]

@@ -40,6 +40,7 @@ from typing import Dict, List, Optional
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
+from gm import cli  # pylint: disable=g-import-not-at-top
 from scripts import results  # pylint: disable=g-import-not-at-top
 from gm.train.rundir import read_metrics  # pylint: disable=g-import-not-at-top
 
@@ -263,7 +264,7 @@ class Runner:
 
 
 def main(argv=None):
-  ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+  ap = cli.ArgumentParser(description=__doc__.split("\n")[0],
                                formatter_class=argparse.RawDescriptionHelpFormatter)
   ap.add_argument("--mnist", default="", help="folder with the four MNIST idx files")
   ap.add_argument("--photos", default="", help="folder of carrot-cake photos")

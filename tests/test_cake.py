@@ -315,3 +315,8 @@ def test_cake_section_split_table_window_mean_and_retiming():
   assert curves["fast"]["minutes"] == [2.0, 6.0] and curves["fast"]["split"][0]["minutes"] == 6.0
   with pytest.raises(SystemExit, match="no scored run 'slow'"):
     section.retime(curves, {"slow": 1.0})
+  assert section.minutes_label(curves).startswith("minutes: epoch x each run's cost per epoch")
+  curves["b64"] = {"epoch": [100], "minutes": [3.0]}  # Not re-timed: its wall-clock minutes.
+  assert section.minutes_label(curves).startswith("minutes: wall-clock from process start; "
+                                                  "fast: epoch x cost per epoch alone")
+  assert section.minutes_label({"b64": curves["b64"]}).startswith("wall-clock minutes")

@@ -62,6 +62,20 @@ def test_eval_on_a_directory_without_a_run(tmp_path):
   assert r.stderr.strip().splitlines()[-1].startswith("error:") and "no config.json" in r.stderr
 
 
+@pytest.mark.parametrize("argv,says", [
+    (["eval.py", "nope"], "invalid choice: 'nope'"),
+    (["eval.py", "samples", "--workdir"], "--workdir: expected one argument"),
+    (["eval.py", "samples", "--workdir", "runs/x", "--bogus", "2"], "unrecognized arguments"),
+    (["scripts/cake_section.py", "--runs", "a=b", "--split", "x"], "invalid int value: 'x'"),
+])
+def test_usage_errors_are_one_line(argv, says):
+  """argparse's usage block is not printed: one `error:` line naming the --help to read."""
+  r = _run(*argv)
+  assert r.returncode == 2 and r.stdout == ""
+  assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+  assert r.stderr.startswith("error: ") and says in r.stderr and "--help)" in r.stderr
+
+
 def test_out_of_device_memory_is_one_line_with_what_to_do():
   """A batch that does not fit: XLA's RESOURCE_EXHAUSTED becomes a one-line error, exit 2."""
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top

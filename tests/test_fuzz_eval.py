@@ -91,7 +91,7 @@ def _outcome(argv, workdir, cwd):
   with contextlib.chdir(cwd):  # Relative paths a flag names land in a temp dir.
     try:
       args = _parser().parse_args(argv)
-    except SystemExit as e:  # argparse: usage and a one-line "error: argument --x: ..."
+    except SystemExit as e:  # argparse: a one-line "error: argument --x: ... (--help)"
       assert e.code == 2, (argv, e.code)
       return f"usage error ({argv})"
     try:

@@ -113,9 +113,57 @@ def test_another_architecture_on_the_command_line_takes_its_own_fields():
   with pytest.raises(UserError, match=r"^--set model\.g\.width=0\.25: model\.g\.width takes an "
                      r"integer, e\.g\. --set model\.g\.width=4$"):  # Not truncated to 0.
     config_utils.load_file(spec, ["model.g.width=0.25"])
-  with pytest.raises(ConfigError, match=r"^model\.g\.norm: DCGANCakeGenerator has no field "
+  with pytest.raises(UserError, match=r"^--set model\.g\.norm=batch: dcgan_cake has no field "
                      r"'norm'; its fields: channels, filters, leak, start, start_channels, width$"):
     config_utils.load_file(spec, ["model.generator=dcgan_cake", "model.g.norm=batch"])
+
+
+def test_a_switched_architecture_types_its_fields_by_the_new_module():
+  """`width` is channels (int) of cake_fast's `dcgan` and a factor (float) of `dcgan_cake`: with
+  the switch, 0.25 is the new module's width, in either order of the overrides; without it,
+  0.25 stays an error of the file's module (above)."""
+  spec = os.path.join(ROOT, "configs", "cake_fast.py:smoke")
+  for sets in (["model.generator=dcgan_cake", "model.g.width=0.25"],
+               ["model.g.width=0.25", "model.generator=dcgan_cake"]):
+    c = config_utils.load_file(spec, sets)
+    assert c.model.g.to_dict() == {**models.options(M.DCGANCakeGenerator), "width": 0.25}
+  c = config_utils.load_file(spec, ["model.discriminator=dcgan_cake", "model.d.width=1"])
+  assert c.model.d.width == 1.0 and isinstance(c.model.d.width, float)
+  assert c.model.g.width == 4  # The generator was not switched.
+  with pytest.raises(UserError, match=r"^--set model\.g\.width=abc: model\.g\.width takes a "
+                     r"number, e\.g\. --set model\.g\.width=1\.0$"):
+    config_utils.load_file(spec, ["model.generator=dcgan_cake", "model.g.width=abc"])
+
+
+def test_train_py_switches_an_architecture_with_a_field_the_file_types_otherwise(tmp_path):
+  """The same on train.py's command line (absl would type --config.model.g.width by the config
+  file's module): the run's config.json holds the new module's fields; an unknown field of the
+  new module is one line naming its fields, and nothing is written."""
+  import subprocess  # pylint: disable=g-import-not-at-top
+  import sys  # pylint: disable=g-import-not-at-top
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  (tmp_path / "photos").mkdir()
+  for i in range(8):
+    Image.fromarray(np.full((64, 64, 3), 30 * i, np.uint8)).save(tmp_path / "photos" / f"{i}.png")
+
+  def train(workdir, *extra):
+    return subprocess.run(
+        [sys.executable, "train.py", "--config", "configs/dcgan_cake.py:smoke", "--workdir",
+         str(workdir), f"--config.data.dir={tmp_path / 'photos'}",
+         f"--config.data.cache_dir={tmp_path / 'cache'}",
+         "--config.train.num_epochs=0", "--config.model.generator=dcgan",
+         "--config.model.g.size=64", *extra], cwd=ROOT, capture_output=True, text=True,
+        timeout=300, env={**os.environ, "JAX_PLATFORMS": "cpu"})
+
+  r = train(tmp_path / "a", "--config.model.g.width", "8")  # dcgan_cake's width is a float.
+  assert r.returncode == 0, r.stderr[-2000:]
+  g = json.loads((tmp_path / "a" / "config.json").read_text())["model"]["g"]
+  assert g == {**json.loads(json.dumps(models.options(M.DCGANGenerator))), "width": 8, "size": 64}
+  r = train(tmp_path / "b", "--config.model.g.filters=(8,)")
+  assert r.returncode == 2 and not (tmp_path / "b").exists()
+  assert r.stderr.strip() == ("error: --config.model.g.filters=(8,): dcgan has no field "
+                              "'filters'; its fields: " + ", ".join(sorted(models.options(
+                                  M.DCGANGenerator))))
 
 
 def _old_layout(d: dict) -> dict:

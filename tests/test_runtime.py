@@ -135,6 +135,19 @@ def test_a_loaded_old_config_is_filled_with_the_keys_added_since():
       7, (2, 2), "float32")
   assert c.model.encoder_padding == "VALID"
   assert "optim_g" not in c  # No group is added.
+  assert "r1_every" not in c.get("loss", {}) and "ema_decay" not in c.train  # GAN keys.
+
+
+def test_an_old_gan_config_gains_no_autoencoder_keys():
+  """ADDED_KEYS of another family stay out of a loaded config (its model group has fields of
+  its own: an autoencoder's `model.start` there would be read as if it meant something)."""
+  from gm import config_utils  # pylint: disable=g-import-not-at-top
+  old = {"family": "gan", "model": {"generator": "mlp", "discriminator": "mlp", "latent_dim": 64},
+         "train": {"batch_size": 32}, "loss": {"name": "ns"}}
+  c = config_utils.from_dict(old)
+  assert not {"out_channels", "start", "encoder_strides", "encoder_padding",
+              "decoder_strides"} & set(c.model)
+  assert (c.model.compute_dtype, c.train.ema_decay, c.loss.r1_every) == ("float32", 0.0, 1)
 
 
 def test_the_old_name_on_the_command_line_is_an_error_naming_the_new_one(tmp_path):
