@@ -235,11 +235,7 @@ def set_value(config: ml_collections.ConfigDict, key: str, text: str, flag: str)
       node = node[p]
     old = node[leaf]
   except (KeyError, AttributeError):
-    group = ".".join(parents)
-    if group in ("model.g", "model.d") and isinstance(node, ml_collections.ConfigDict):
-      arch = config.model.get({"model.g": "generator", "model.d": "discriminator"}[group])
-      raise UserError(f"{given}: {arch} has no field {leaf!r}; its fields: "
-                      f"{', '.join(sorted(node)) or 'none'}") from None
+    _check_model_field(config, parents, leaf)  # An architecture's field: name its fields.
     raise UserError(f"{flag}{key}: no such config key") from None
   if isinstance(old, bool) and text.strip().lower() in _TRUE + _FALSE:
     value = text.strip().lower() in _TRUE
@@ -258,6 +254,19 @@ def set_value(config: ml_collections.ConfigDict, key: str, text: str, flag: str)
         type(old), f"a {type(old).__name__}")
     example = str(old).lower() if isinstance(old, bool) else old
     raise UserError(f"{given}: {key} takes {kind}, e.g. {flag}{key}={example}") from None
+
+
+def _check_model_field(config: ml_collections.ConfigDict, parents: Sequence[str], leaf: str
+                       ) -> None:
+  """For a key under `model.g` / `model.d`: `gm.models`' one-line ConfigError naming the fields
+  of the architecture the config names, if it has no field `leaf`."""
+  if len(parents) != 2 or parents[0] != "model" or "model" not in config:
+    return
+  from gm import models  # pylint: disable=g-import-not-at-top
+  arch, registry = models.field_groups().get(parents[1], (None, None))
+  name = config.model.get(arch) if arch else None
+  if isinstance(name, str) and name in registry:
+    models.check_fields(registry.get(name), [leaf], ".".join(parents))
 
 
 def rebase_models(config: ml_collections.ConfigDict, base: ml_collections.ConfigDict) -> None:
@@ -294,8 +303,11 @@ def check_kinds(config: ml_collections.ConfigDict, base: ml_collections.ConfigDi
   or a tuple / list with a scalar: the command line lets None through for any key."""
   from gm.errors import ConfigError  # pylint: disable=g-import-not-at-top
   new = flatten(to_dict(config))
-  switched = tuple(f"model.{g}." for g, a in (("g", "generator"), ("d", "discriminator"))
-                   if "model" in base and a in base.model and config.model.get(a) != base.model[a])
+  switched = ()
+  if "model" in base and "generator" in base.model:  # GAN configs: switched architectures.
+    from gm import models  # pylint: disable=g-import-not-at-top
+    switched = tuple(f"model.{g}." for g, (a, _) in models.field_groups().items()
+                     if config.model.get(a) != base.model.get(a))
   for key, old in flatten(to_dict(base)).items():
     if key not in new or old is None or (switched and key.startswith(switched)):
       continue  # A switched architecture's fields are the new module's own.

@@ -113,7 +113,7 @@ def test_another_architecture_on_the_command_line_takes_its_own_fields():
   with pytest.raises(UserError, match=r"^--set model\.g\.width=0\.25: model\.g\.width takes an "
                      r"integer, e\.g\. --set model\.g\.width=4$"):  # Not truncated to 0.
     config_utils.load_file(spec, ["model.g.width=0.25"])
-  with pytest.raises(UserError, match=r"^--set model\.g\.norm=batch: dcgan_cake has no field "
+  with pytest.raises(ConfigError, match=r"^model\.g\.norm: DCGANCakeGenerator has no field "
                      r"'norm'; its fields: channels, filters, leak, start, start_channels, width$"):
     config_utils.load_file(spec, ["model.generator=dcgan_cake", "model.g.norm=batch"])
 
@@ -161,7 +161,7 @@ def test_train_py_switches_an_architecture_with_a_field_the_file_types_otherwise
   assert g == {**json.loads(json.dumps(models.options(M.DCGANGenerator))), "width": 8, "size": 64}
   r = train(tmp_path / "b", "--config.model.g.filters=(8,)")
   assert r.returncode == 2 and not (tmp_path / "b").exists()
-  assert r.stderr.strip() == ("error: --config.model.g.filters=(8,): dcgan has no field "
+  assert r.stderr.strip() == ("error: model.g.filters: DCGANGenerator has no field "
                               "'filters'; its fields: " + ", ".join(sorted(models.options(
                                   M.DCGANGenerator))))
 

@@ -33,7 +33,7 @@ def options(cls: type) -> Dict[str, Any]:
   return out
 
 
-def _check_fields(cls: type, names, where: str) -> None:
+def check_fields(cls: type, names, where: str) -> None:
   """A one-line ConfigError for the first of `names` that `cls` has no field for."""
   unknown = sorted(set(names) - set(options(cls)))
   if unknown:
@@ -48,7 +48,7 @@ def build(cls: type, layers: Mapping[str, Any], where: str = "", **kwargs) -> An
   A kwarg `cls` has no field for is a one-line ConfigError naming `where` (the config group
   the kwargs came from, e.g. 'model.d') and the valid fields.
   """
-  _check_fields(cls, kwargs, where)
+  check_fields(cls, kwargs, where)
   names = {f.name for f in dataclasses.fields(cls)}
   kwargs = {k: tuple(v) if isinstance(v, list) else v for k, v in kwargs.items()}
   return cls(**{k: v for k, v in layers.items() if k in names}, **kwargs)
@@ -60,7 +60,7 @@ def fields_config(cls: type, where: str = "", **overrides) -> ml_collections.Con
 
   An override `cls` has no field for is a one-line ConfigError naming `where` and the fields.
   """
-  _check_fields(cls, overrides, where)
+  check_fields(cls, overrides, where)
   types = {f.name: f.type for f in dataclasses.fields(cls)}
   out = {}
   for name, default in options(cls).items():
@@ -112,5 +112,5 @@ def rebase(config: ml_collections.ConfigDict, base: ml_collections.ConfigDict) -
                                         **given)
 
 
-__all__ = ["ConvDecoder", "ConvEncoder", "ModuleDef", "build", "complete", "field_groups",
-           "fields_config", "options", "rebase"]
+__all__ = ["ConvDecoder", "ConvEncoder", "ModuleDef", "build", "check_fields", "complete",
+           "field_groups", "fields_config", "options", "rebase"]
