@@ -9,8 +9,9 @@ transposed=runs/cake64_transposed,upsample=runs/cake64_upsample --compare transp
 What it writes (figures under <out>/figures/<prefix>_*, numbers in <out>/<prefix>_results.json;
 prefix 'cake' unless --prefix):
   - <prefix>_swd_vs_minutes.png: held-out SWD of every checkpoint of every run against the
-    wall-clock minutes from process start to that checkpoint (EMA generator solid, raw
-    weights dashed), with the floor (as many training photos vs the held-out photos);
+    wall-clock minutes from process start to that checkpoint, summed over the processes of a
+    resumed run (EMA generator solid, raw weights dashed), with the floor (as many training
+    photos vs the held-out photos);
     the results keep each draw's SWD and the floor's per-chunk values (its spread);
   - for each main run: the latest sample grid, the evolution strip over the checkpoint
     history, the loss curves and the samples' power spectrum beside the photos'
@@ -29,7 +30,10 @@ It prints the markdown tables: SWD at the last checkpoint within given minutes, 
 
 It runs the same `eval.py` commands a user would (in this process, so JAX compiles
 once per generator), then copies their outputs under stable names. Every run
-must hold out photos (`data.holdout`) and use the same folder and split.
+must hold out photos (`data.holdout`) and use the same folder and split. Run again after a
+run was resumed, it scores only the new checkpoints: the scores of checkpoints it scored
+before (same run directory, same held-out photos and halvings) are read from
+<prefix>_results.json (--fresh scores every checkpoint anew).
 """
 
 import argparse
@@ -52,6 +56,7 @@ INDEX, IMAGE = "0,1,test:0,test:1", "skimage:chelsea"
 DRAWS = 3  # Sample sets per checkpoint whose SWD is averaged (n = the held-out count each).
 WINDOW = 5  # Scored checkpoints averaged in the split table's brackets (--split).
 SKIPPABLE = {"curves", "figures", "inversion", "copying"}  # --skip's parts.
+HARDWARE = "2-core CPU"  # What the runs ran on, by default (the minutes axis says it).
 PROCEDURES = {  # name -> eval.py invert options
     "assignment": ["--loss", "mse", "--optimizer", "sgd", "--lr", "0.01", "--momentum", "0.9",
                    "--steps", "100"],
@@ -111,19 +116,58 @@ def copy(src: str, out_dir: str, name: str) -> str:
   return dst
 
 
+def split_steps(timed: List[int], stride: int) -> List[int]:
+  """The checkpoints the split-half measure scores: every `stride`-th of `timed` (the stride-th,
+  the 2*stride-th, ...) and the last. Counted from the first, so a resumed run keeps the
+  choices of an earlier call and its stored scores are reused."""
+  return sorted(set(timed[stride - 1::stride]) | set(timed[-1:]))
+
+
+def _close(a, b) -> bool:
+  a, b = np.asarray(a, float), np.asarray(b, float)
+  return a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-6, atol=1e-9))
+
+
+def stored_scores(previous: dict, workdir: str, floor_chunks, split_floor=None) -> Dict[int, dict]:
+  """Step -> the scores `swd_curves` stored for that checkpoint in an earlier call (its curve
+  `previous`), when they measure the same thing: the same run directory, the same held-out
+  photos (equal floor chunks), `DRAWS` draws, and for the split-half entries the same halvings
+  (equal split floors). A checkpoint never changes once written, so its scores do not either.
+  Each value holds the per-draw SWDs and, where stored and valid, the 'split' entry."""
+  if not previous or os.path.normpath(previous.get("workdir") or "") != os.path.normpath(workdir):
+    return {}
+  if not _close(previous.get("floor_chunks", []), floor_chunks):
+    return {}
+  kinds = [k for k in ("swd_ema", "swd_raw") if f"{k}_draws" in previous]
+  out = {}
+  for i, step in enumerate(previous.get("step", [])):
+    draws = {f"{k}_draws": previous[f"{k}_draws"][i] for k in kinds}
+    if all(len(d) == DRAWS for d in draws.values()):
+      out[step] = draws
+  old_floor = previous.get("split_floor")
+  if split_floor is not None and old_floor and all(
+      _close(old_floor.get(k, []), v) for k, v in split_floor.items()):
+    for entry in previous.get("split", []):
+      if entry["step"] in out:
+        out[entry["step"]]["split"] = entry
+  return out
+
+
 def swd_curves(runs: Dict[str, str], seed: int = 0, splits: int = 0,
-               split_stride: int = 1) -> Dict[str, dict]:
+               split_stride: int = 1, previous: Dict[str, dict] = None) -> Dict[str, dict]:
   """Per run: minutes, EMA and raw SWD of every checkpoint against the held-out photos.
 
   With `splits` > 0 also the split-half measure (gm.metrics.split) of the EMA generator at
-  every `split_stride`-th checkpoint and the last one: 'split' (per checkpoint its summary and
-  per-split values) and 'split_floor' (per-split floor values).
+  the checkpoints of `split_steps(.., split_stride)`: 'split' (per checkpoint its summary and
+  per-split values) and 'split_floor' (per-split floor values). `previous` (name -> curve, as
+  returned by an earlier call): checkpoints scored there are not scored again (`stored_scores`).
   """
   from gm.metrics import split as split_lib  # pylint: disable=g-import-not-at-top
   from gm.commands.base import RunContext  # pylint: disable=g-import-not-at-top
   from gm.commands.generic import read_metrics  # pylint: disable=g-import-not-at-top
   from gm.data import to_float  # pylint: disable=g-import-not-at-top
   from gm.metrics.swd import swd  # pylint: disable=g-import-not-at-top
+  from gm.train.rundir import run_seconds  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
   out = {}
   for name, workdir in runs.items():
@@ -131,37 +175,52 @@ def swd_curves(runs: Dict[str, str], seed: int = 0, splits: int = 0,
     if not ctx.config.data.holdout:
       raise SystemExit(f"{workdir} holds out no photos (data.holdout); it cannot be scored")
     records = read_metrics(workdir)
-    minutes = {r["step"]: r["time/process_s"] / 60 for r in records if "time/process_s" in r}
+    minutes = {r["step"]: sec / 60 for r, sec in zip(records, run_seconds(records))
+               if sec is not None}  # From process start, summed over the resumed processes.
     epochs = {r["step"]: r["epoch"] for r in records if "epoch" in r}
     held = np.asarray(to_float(ctx.dataset.test["image"]))
     train = np.asarray(to_float(ctx.dataset.train["image"]))
     n = len(held)
+    floor = [float(swd(train[i:i + n], held)["swd"]) for i in range(0, len(train) - n + 1, n)]
     has_ema = ctx.config.train.ema_decay > 0  # The state carries an EMA exactly then.
     kinds = ["swd_ema", "swd_raw"] if has_ema else ["swd_ema"]
     curve = {"step": [], "epoch": [], "minutes": [], **{k: [] for k in kinds},
              **{f"{k}_draws": [] for k in kinds}}
     timed = [step for step in ctx.steps() if step in minutes]  # Not step 0 (before training).
-    scored = set(timed[::-split_stride][::-1]) if splits else set()  # Ends at the last one.
+    scored = set(split_steps(timed, split_stride)) if splits else set()
     if splits:
       ref = split_lib.Reference(train, splits, seed)
       curve.update({"split": [], "split_floor": split_lib.floor(ref)})
+    stored = stored_scores((previous or {}).get(name), workdir, floor, curve.get("split_floor"))
+    reused = 0
     for step in timed:
-      model = ctx.restore(step).model
-      states = {"swd_ema": model, "swd_raw": ctx.family.raw_state(model)} if has_ema else {
-          "swd_ema": model}
       curve["step"].append(step)
       curve["epoch"].append(epochs[step])
       curve["minutes"].append(minutes[step])
-      for k, state in states.items():  # The mean over DRAWS sets of n samples.
-        draws = [float(swd(ctx.family.sample(state, jax.random.PRNGKey(seed + d), n), held)["swd"])
-                 for d in range(DRAWS)]
-        curve[f"{k}_draws"].append(draws)
-        curve[k].append(float(np.mean(draws)))
-      print(f"{name} step {step} ({minutes[step]:.1f} min): SWD "
-            + ", ".join(f"{k} {curve[k][-1]:.1f}" for k in states), flush=True)
-      if step in scored:  # The EMA generator, draw k for split k.
+      old, model = stored.get(step, {}), None
+      if all(f"{k}_draws" in old for k in kinds):
+        reused += 1
+        for k in kinds:
+          curve[f"{k}_draws"].append(old[f"{k}_draws"])
+          curve[k].append(float(np.mean(old[f"{k}_draws"])))
+      else:
+        model = ctx.restore(step).model
+        states = {"swd_ema": model, "swd_raw": ctx.family.raw_state(model)} if has_ema else {
+            "swd_ema": model}
+        for k, state in states.items():  # The mean over DRAWS sets of n samples.
+          draws = [float(swd(ctx.family.sample(state, jax.random.PRNGKey(seed + d), n),
+                             held)["swd"]) for d in range(DRAWS)]
+          curve[f"{k}_draws"].append(draws)
+          curve[k].append(float(np.mean(draws)))
+        print(f"{name} step {step} ({minutes[step]:.1f} min): SWD "
+              + ", ".join(f"{k} {curve[k][-1]:.1f}" for k in states), flush=True)
+      if step in scored and "split" in old:
+        curve["split"].append({**old["split"], "epoch": epochs[step], "minutes": minutes[step]})
+      elif step in scored:  # The EMA generator, draw k for split k.
+        model = ctx.restore(step).model if model is None else model
         gen = split_lib.generator(
-            lambda k, num: ctx.family.sample(model, jax.random.PRNGKey(seed + 1000 + k), num), ref)
+            lambda k, num, m=model: ctx.family.sample(m, jax.random.PRNGKey(seed + 1000 + k), num),
+            ref)
         summ = split_lib.summary(gen, curve["split_floor"])
         curve["split"].append({"step": step, "epoch": epochs[step], "minutes": minutes[step],
                                **summ, "per_split": gen})
@@ -169,9 +228,11 @@ def swd_curves(runs: Dict[str, str], seed: int = 0, splits: int = 0,
               f"{summ['floor_swd']:.1f} = {summ['ratio']:.2f}x ({summ['ratio_min']:.2f} to "
               f"{summ['ratio_max']:.2f}); KID {summ['kid_z_x1e3']:.1f} (floor "
               f"{summ['floor_kid_z_x1e3']:.1f})", flush=True)
-    floor = [swd(train[i:i + n], held)["swd"] for i in range(0, len(train) - n + 1, n)]
+    if reused:
+      print(f"{name}: {reused} of {len(timed)} checkpoints' held-out SWDs (and their split-half "
+            "scores where stored) read from the stored results", flush=True)
     out[name] = {**curve, "floor": float(np.mean(floor)), "floor_chunks": floor,
-                 "num_heldout": n, "image_size": int(held.shape[1])}
+                 "num_heldout": n, "image_size": int(held.shape[1]), "workdir": workdir}
   return out
 
 
@@ -221,24 +282,24 @@ def copying_check(runs: Dict[str, str], splits: int, seed: int = 0) -> Dict[str,
   return out
 
 
-def minutes_label(curves: Dict[str, dict]) -> str:
+def minutes_label(curves: Dict[str, dict], hardware: str = HARDWARE) -> str:
   """What the minutes axis is: wall-clock from process start, or (runs re-timed by `retime`)
-  epochs x the run's cost per epoch measured alone."""
+  epochs x the run's cost per epoch measured alone; `hardware` says what the runs ran on."""
   retimed = [n for n, c in curves.items() if "epoch_seconds" in c]
   if not retimed:
-    return "wall-clock minutes from process start (2-core CPU)"
+    return f"wall-clock minutes from process start, over resumes ({hardware})"
   if len(retimed) == len(curves):
-    return "minutes: epoch x each run's cost per epoch alone (2-core CPU)"
-  return (f"minutes: wall-clock from process start; {', '.join(retimed)}: epoch x cost per "
-          "epoch alone (2-core CPU)")
+    return f"minutes: epoch x each run's cost per epoch alone ({hardware})"
+  return (f"minutes: wall-clock from process start, over resumes; {', '.join(retimed)}: "
+          f"epoch x cost per epoch alone ({hardware})")
 
 
-def _panels(by_epoch: bool, curves: Dict[str, dict]):
+def _panels(by_epoch: bool, curves: Dict[str, dict], hardware: str = HARDWARE):
   """A figure with one panel against minutes (and, `by_epoch`, one against epochs):
   (figure, [(axes, x key, x label)])."""
   from gm import plots  # noqa: F401  (sets the Agg backend)  pylint: disable=g-import-not-at-top
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
-  xs = [("minutes", minutes_label(curves))]
+  xs = [("minutes", minutes_label(curves, hardware))]
   if by_epoch:
     xs.append(("epoch", "epoch"))
   fig, axes = plt.subplots(1, len(xs), figsize=(7 * len(xs), 4.2), squeeze=False)
@@ -254,9 +315,10 @@ def _save(fig, path: str) -> str:
   return path
 
 
-def plot_curves(curves: Dict[str, dict], path: str, by_epoch: bool = False) -> str:
+def plot_curves(curves: Dict[str, dict], path: str, by_epoch: bool = False,
+                hardware: str = HARDWARE) -> str:
   """SWD against wall-clock minutes (and, `by_epoch`, a second panel against epochs)."""
-  fig, panels = _panels(by_epoch, curves)
+  fig, panels = _panels(by_epoch, curves, hardware)
   for ax, x, xlabel in panels:
     floors = {}
     for i, (name, c) in enumerate(curves.items()):
@@ -282,9 +344,10 @@ def plot_curves(curves: Dict[str, dict], path: str, by_epoch: bool = False) -> s
   return _save(fig, path)
 
 
-def plot_split(curves: Dict[str, dict], path: str, by_epoch: bool = False) -> str:
+def plot_split(curves: Dict[str, dict], path: str, by_epoch: bool = False,
+               hardware: str = HARDWARE) -> str:
   """The split-half SWD ratio (generator / floor, paired per split) against minutes (and epochs)."""
-  fig, panels = _panels(by_epoch, curves)
+  fig, panels = _panels(by_epoch, curves, hardware)
   for ax, x, xlabel in panels:
     band = None
     for i, (name, c) in enumerate((n, c) for n, c in curves.items() if c.get("split")):
@@ -443,12 +506,19 @@ def main():
                   help="K > 0: also the split-half measure (gm.metrics.split: samples against "
                   "halves of the training photos, K random halvings) of the EMA generator")
   ap.add_argument("--split_stride", type=int, default=1,
-                  help="score every this-many-th checkpoint with --split (and the last)")
+                  help="score every this-many-th checkpoint with --split, counted from the first "
+                  "(and the last)")
+  ap.add_argument("--fresh", action="store_true",
+                  help="score every checkpoint anew (by default checkpoints scored by an earlier "
+                  "call on the same run directory and photos are read from <prefix>_results.json)")
   ap.add_argument("--epoch_seconds", default="",
                   help="name=s,...: those runs' minutes are epoch x s / 60 (a whole epoch's cost "
                   "measured alone, e.g. by benchmarks/project_run.py) instead of their logged "
                   "process time (for runs that shared the CPU); with --skip curves the stored "
                   "curves are re-timed and re-plotted")
+  ap.add_argument("--hardware", default=HARDWARE,
+                  help="what the runs ran on, for the minutes axis (e.g. \"one core each of a "
+                  "2-core CPU\" for two runs pinned side by side)")
   ap.add_argument("--epochs", default="",
                   help="the tables' columns in epochs instead of --minutes (for runs that "
                   "shared the CPU)")
@@ -481,16 +551,19 @@ def main():
   results_path = os.path.join(args.out, f"{pre}_results.json")
   results = json.load(open(results_path)) if os.path.exists(results_path) else {}
   if "curves" not in skip:
+    previous = {} if args.fresh else {  # Earlier files name the run directory in "runs".
+        n: {"workdir": results.get("runs", {}).get(n), **c}
+        for n, c in results.get("curves", {}).items()}
     results["curves"] = swd_curves({**runs, **ablations}, splits=args.split,
-                                   split_stride=args.split_stride)
+                                   split_stride=args.split_stride, previous=previous)
   if "curves" in results and epoch_seconds:  # Also the stored curves, without rescoring them.
     retime(results["curves"], epoch_seconds)
   if "curves" in results and ("curves" not in skip or epoch_seconds):
     plot_curves(results["curves"], os.path.join(args.out, "figures", f"{pre}_swd_vs_minutes.png"),
-                by_epoch=args.by_epoch)
+                by_epoch=args.by_epoch, hardware=args.hardware)
     if any(c.get("split") for c in results["curves"].values()):
       plot_split(results["curves"], os.path.join(args.out, "figures", f"{pre}_split_ratio.png"),
-                 by_epoch=args.by_epoch)
+                 by_epoch=args.by_epoch, hardware=args.hardware)
   if args.split and "copying" not in skip:
     results["copying"] = copying_check({**runs, **ablations}, args.split)
   if "figures" not in skip:

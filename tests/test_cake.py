@@ -274,12 +274,18 @@ def test_cake_smoke_resumes_bit_exactly(tmp_path):
   assert moved_means(straight.model.d.batch_stats)  # D's batch-norm statistics are in play.
 
 
-def test_cake_section_swd_table_reads_the_last_checkpoint_within_each_mark():
+def _cake_section():
+  """scripts/cake_section.py as a module."""
   import importlib.util  # pylint: disable=g-import-not-at-top
   spec = importlib.util.spec_from_file_location(
       "cake_section", os.path.join(ROOT, "scripts", "cake_section.py"))
   section = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(section)
+  return section
+
+
+def test_cake_section_swd_table_reads_the_last_checkpoint_within_each_mark():
+  section = _cake_section()
   curves = {"grow": {"minutes": [4.0, 9.5, 12.0, 61.0], "swd_ema": [90.0, 50.0, 40.0, 30.0],
                      "swd_raw": [95.0, 55.0, 45.0, 33.0], "floor": 20.0,
                      "floor_chunks": [18.0, 22.5], "num_heldout": 112, "image_size": 64}}
@@ -291,11 +297,7 @@ def test_cake_section_swd_table_reads_the_last_checkpoint_within_each_mark():
 
 
 def test_cake_section_split_table_window_mean_and_retiming():
-  import importlib.util  # pylint: disable=g-import-not-at-top
-  spec = importlib.util.spec_from_file_location(
-      "cake_section", os.path.join(ROOT, "scripts", "cake_section.py"))
-  section = importlib.util.module_from_spec(spec)
-  spec.loader.exec_module(section)
+  section = _cake_section()
   floor = {"floor_swd": 20.0, "floor_swd_min": 18.0, "floor_swd_max": 22.0,
            "floor_kid_z_x1e3": -3.0, "floor_kid_min": -9.0, "floor_kid_max": 4.0}
   ratios = [3.0, 2.0, 1.5, 1.4, 1.3, 1.2, 1.1]  # At epochs 100, 200, ..., 700.
@@ -317,6 +319,36 @@ def test_cake_section_split_table_window_mean_and_retiming():
     section.retime(curves, {"slow": 1.0})
   assert section.minutes_label(curves).startswith("minutes: epoch x each run's cost per epoch")
   curves["b64"] = {"epoch": [100], "minutes": [3.0]}  # Not re-timed: its wall-clock minutes.
-  assert section.minutes_label(curves).startswith("minutes: wall-clock from process start; "
-                                                  "fast: epoch x cost per epoch alone")
+  assert section.minutes_label(curves).startswith(
+      "minutes: wall-clock from process start, over resumes; fast: epoch x cost per epoch alone")
   assert section.minutes_label({"b64": curves["b64"]}).startswith("wall-clock minutes")
+  assert section.minutes_label({"b64": curves["b64"]}, "one core each of a 2-core CPU") == (
+      "wall-clock minutes from process start, over resumes (one core each of a 2-core CPU)")
+
+
+def test_cake_section_reuses_the_stored_scores_of_the_same_checkpoints_only():
+  section = _cake_section()
+  # Split-half checkpoints counted from the first: a resumed run keeps the earlier choices.
+  assert section.split_steps([10, 20, 30, 40, 50], 2) == [20, 40, 50]
+  assert section.split_steps([10, 20, 30, 40], 2) == [20, 40]
+  assert section.split_steps([10], 3) == [10]
+  earlier = section.split_steps([10, 20, 30], 2)
+  assert set(earlier[:-1]) <= set(section.split_steps(list(range(10, 80, 10)), 2))
+  draws = lambda v: [v + d for d in range(section.DRAWS)]
+  split_floor = {"swd": [16.0, 17.0], "kid_z_x1e3": [-1.0, 2.0]}
+  prev = {"workdir": "runs/a", "step": [10, 20], "swd_ema_draws": [draws(1.0), draws(4.0)],
+          "swd_raw_draws": [draws(7.0), draws(9.0)], "floor_chunks": [28.0, 30.0],
+          "split_floor": split_floor, "split": [{"step": 20, "ratio": 2.0}]}
+  got = section.stored_scores(prev, "runs/a/", [28.0, 30.0], split_floor)
+  assert got == {10: {"swd_ema_draws": draws(1.0), "swd_raw_draws": draws(7.0)},
+                 20: {"swd_ema_draws": draws(4.0), "swd_raw_draws": draws(9.0),
+                      "split": {"step": 20, "ratio": 2.0}}}
+  # Another run directory, other held-out photos: nothing is reused.
+  assert section.stored_scores(prev, "runs/b", [28.0, 30.0], split_floor) == {}
+  assert section.stored_scores(prev, "runs/a", [28.0, 30.5], split_floor) == {}
+  assert section.stored_scores(None, "runs/a", [28.0, 30.0]) == {}
+  # Other halvings: the held-out SWDs are reused, the split-half scores are not.
+  other = {"swd": [16.0, 18.0], "kid_z_x1e3": [-1.0, 2.0]}
+  assert "split" not in section.stored_scores(prev, "runs/a", [28.0, 30.0], other)[20]
+  prev["swd_ema_draws"][0] = [1.0]  # Stored with another number of draws.
+  assert 10 not in section.stored_scores(prev, "runs/a", [28.0, 30.0], split_floor)

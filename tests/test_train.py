@@ -191,6 +191,22 @@ def test_sigint_finishes_the_epoch_and_checkpoints_it(tmp_path):
                            cwd=ROOT, capture_output=True, text=True, timeout=300)
   assert resumed.returncode == 0, resumed.stderr[-2000:]
   assert f"resuming from step {last['step']} (epoch {last['epoch']})" in resumed.stderr
+  # The run's wall-clock goes on over the resume: the first process's, then the second's.
+  new = json.loads(metrics.read_text().splitlines()[-1])
+  assert new["epoch"] == last["epoch"] + 1 and last["time/run_s"] == last["time/process_s"]
+  assert new["time/run_s"] == last["time/run_s"] + new["time/process_s"]
+
+
+def test_run_seconds_sum_the_processes_of_a_resumed_run_in_old_logs_too():
+  from gm.train.rundir import run_seconds  # pylint: disable=g-import-not-at-top
+  old = [{"time/process_s": 10.0}, {"time/process_s": 20.0},  # The first process.
+         {"time/process_s": 5.0}, {"time/process_s": 9.0},  # Resumed: the clock restarts.
+         {"epoch": 0}]  # A record without times.
+  assert run_seconds(old) == [10.0, 20.0, 25.0, 29.0, None]
+  # A resume by this version after an old one: time/run_s goes on from the rebuilt sum.
+  mixed = old[:4] + [{"time/process_s": 4.0, "time/run_s": 33.0},
+                     {"time/process_s": 6.0}, {"time/process_s": 1.0, "time/run_s": 36.0}]
+  assert run_seconds(mixed)[4:] == [33.0, 35.0, 36.0]
 
 
 def test_a_second_training_process_on_the_same_run_is_refused(tmp_path, tiny_vae):

@@ -199,6 +199,8 @@ def _train(config, workdir, dataset, mesh, per_step, rollback) -> RunState:
              and os.path.exists(os.path.join(workdir, "metrics.jsonl")) else [])
   stop = stop_lib.GracefulStop()
   t_session = time.perf_counter()  # time/session_s: this process's loop time, all of it.
+  # time/run_s: the earlier processes' time (the last kept record's) + this process's.
+  run_base = next((s for s in reversed(rundir.run_seconds(history)) if s is not None), 0.0)
   try:
     while epoch < tc.num_epochs:
       epoch += 1
@@ -231,6 +233,7 @@ def _train(config, workdir, dataset, mesh, per_step, rollback) -> RunState:
       # Everything since the loop began: epochs, evaluations, judge scores, earlier checkpoints.
       record["time/session_s"] = time.perf_counter() - t_session
       record["time/process_s"] = stop_lib.process_seconds()  # Imports, data, compiles too.
+      record["time/run_s"] = run_base + record["time/process_s"]  # Over resumes too.
       writer.write(int(run.step), record)
       history.append(record)
       for warning in health.warnings(config, history, family.best_metric):

@@ -10,7 +10,7 @@ import json
 import logging
 import os
 import time
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import jax
 import ml_collections
@@ -262,3 +262,27 @@ def read_metrics(workdir: str):
       raise UserError(f"{path} line {i} is not a JSON object; fix or delete that line") from None
     records.append(record)
   return records
+
+
+def run_seconds(records: Sequence[dict]) -> List[Optional[float]]:
+  """Per record, the run's wall-clock seconds up to it over every process that trained it.
+
+  `time/run_s` where logged. Older logs have only `time/process_s`, which restarts with each
+  process (a resumed run): there a drop marks a new process, and the sum is the earlier
+  processes' last kept values plus the current one. None for a record with neither.
+  """
+  out, base, prev = [], 0.0, None
+  for r in records:
+    p = r.get("time/process_s")
+    if "time/run_s" in r:
+      out.append(float(r["time/run_s"]))
+      base, prev = (out[-1] - p, p) if p is not None else (out[-1], None)
+      continue
+    if p is None:
+      out.append(None)
+      continue
+    if prev is not None and p < prev:  # A new process: the earlier ones' time is behind it.
+      base += prev
+    prev = p
+    out.append(base + p)
+  return out
