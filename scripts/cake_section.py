@@ -117,32 +117,47 @@ def copy(src: str, out_dir: str, name: str) -> str:
 
 
 def split_steps(timed: List[int], stride: int) -> List[int]:
-  """The checkpoints the split-half measure scores: every `stride`-th of `timed` (the stride-th,
-  the 2*stride-th, ...) and the last. Counted from the first, so a resumed run keeps the
-  choices of an earlier call and its stored scores are reused."""
-  return sorted(set(timed[stride - 1::stride]) | set(timed[-1:]))
+  """The checkpoints the split-half measure scores: every `stride`-th of `timed` from the first
+  (the 0th, the stride-th, ...) and the last. Counted from the first, so a resumed run keeps
+  the choices of an earlier call and their stored scores are reused."""
+  return sorted(set(timed[::stride]) | set(timed[-1:]))
 
 
-def _close(a, b) -> bool:
+def _close(a, b, rtol: float = 1e-6) -> bool:
   a, b = np.asarray(a, float), np.asarray(b, float)
-  return a.shape == b.shape and bool(np.allclose(a, b, rtol=1e-6, atol=1e-9))
+  return a.shape == b.shape and bool(np.allclose(a, b, rtol=rtol, atol=1e-9))
 
 
-def stored_scores(previous: dict, workdir: str, floor_chunks, split_floor=None) -> Dict[int, dict]:
+def _stored_process_s(previous: dict) -> List[float]:
+  """Per stored step, the `time/process_s` of its metrics record: stored as such, or in files
+  written before that as minutes = process_s / 60 (unless those minutes were re-timed)."""
+  if "process_s" in previous:
+    return previous["process_s"]
+  if "epoch_seconds" in previous:
+    return [math.nan] * len(previous.get("step", []))
+  return [m * 60 for m in previous.get("minutes", [])]
+
+
+def stored_scores(previous: dict, workdir: str, floor_chunks, split_floor=None,
+                  logged: Dict[int, float] = None, seed: int = 0) -> Dict[int, dict]:
   """Step -> the scores `swd_curves` stored for that checkpoint in an earlier call (its curve
-  `previous`), when they measure the same thing: the same run directory, the same held-out
-  photos (equal floor chunks), `DRAWS` draws, and for the split-half entries the same halvings
-  (equal split floors). A checkpoint never changes once written, so its scores do not either.
-  Each value holds the per-draw SWDs and, where stored and valid, the 'split' entry."""
+  `previous`), when they measure the same checkpoint the same way: the same run directory,
+  the metrics record of that step unchanged (`logged`: step -> its `time/process_s`, which
+  differs if the directory was trained anew), the same held-out photos (equal floor chunks),
+  seed and number of draws, and for the split-half entries the same halvings (equal split
+  floors). Each value holds the per-draw SWDs and, where stored and valid, the 'split' entry."""
   if not previous or os.path.normpath(previous.get("workdir") or "") != os.path.normpath(workdir):
     return {}
-  if not _close(previous.get("floor_chunks", []), floor_chunks):
+  if previous.get("seed", 0) != seed or not _close(previous.get("floor_chunks", []), floor_chunks):
     return {}
   kinds = [k for k in ("swd_ema", "swd_raw") if f"{k}_draws" in previous]
   out = {}
-  for i, step in enumerate(previous.get("step", [])):
+  steps, process_s = previous.get("step", []), _stored_process_s(previous)
+  for i, step in enumerate(steps):
     draws = {f"{k}_draws": previous[f"{k}_draws"][i] for k in kinds}
-    if all(len(d) == DRAWS for d in draws.values()):
+    same = logged is not None and step in logged and i < len(process_s) and _close(
+        process_s[i], logged[step], rtol=1e-9)
+    if kinds and same and all(len(d) == DRAWS for d in draws.values()):
       out[step] = draws
   old_floor = previous.get("split_floor")
   if split_floor is not None and old_floor and all(
@@ -177,6 +192,7 @@ def swd_curves(runs: Dict[str, str], seed: int = 0, splits: int = 0,
     records = read_metrics(workdir)
     minutes = {r["step"]: sec / 60 for r, sec in zip(records, run_seconds(records))
                if sec is not None}  # From process start, summed over the resumed processes.
+    logged = {r["step"]: r["time/process_s"] for r in records if "time/process_s" in r}
     epochs = {r["step"]: r["epoch"] for r in records if "epoch" in r}
     held = np.asarray(to_float(ctx.dataset.test["image"]))
     train = np.asarray(to_float(ctx.dataset.train["image"]))
@@ -184,19 +200,21 @@ def swd_curves(runs: Dict[str, str], seed: int = 0, splits: int = 0,
     floor = [float(swd(train[i:i + n], held)["swd"]) for i in range(0, len(train) - n + 1, n)]
     has_ema = ctx.config.train.ema_decay > 0  # The state carries an EMA exactly then.
     kinds = ["swd_ema", "swd_raw"] if has_ema else ["swd_ema"]
-    curve = {"step": [], "epoch": [], "minutes": [], **{k: [] for k in kinds},
+    curve = {"step": [], "epoch": [], "minutes": [], "process_s": [], **{k: [] for k in kinds},
              **{f"{k}_draws": [] for k in kinds}}
     timed = [step for step in ctx.steps() if step in minutes]  # Not step 0 (before training).
     scored = set(split_steps(timed, split_stride)) if splits else set()
     if splits:
       ref = split_lib.Reference(train, splits, seed)
       curve.update({"split": [], "split_floor": split_lib.floor(ref)})
-    stored = stored_scores((previous or {}).get(name), workdir, floor, curve.get("split_floor"))
+    stored = stored_scores((previous or {}).get(name), workdir, floor, curve.get("split_floor"),
+                           logged, seed)
     reused = 0
     for step in timed:
       curve["step"].append(step)
       curve["epoch"].append(epochs[step])
       curve["minutes"].append(minutes[step])
+      curve["process_s"].append(logged.get(step))
       old, model = stored.get(step, {}), None
       if all(f"{k}_draws" in old for k in kinds):
         reused += 1
@@ -232,7 +250,8 @@ def swd_curves(runs: Dict[str, str], seed: int = 0, splits: int = 0,
       print(f"{name}: {reused} of {len(timed)} checkpoints' held-out SWDs (and their split-half "
             "scores where stored) read from the stored results", flush=True)
     out[name] = {**curve, "floor": float(np.mean(floor)), "floor_chunks": floor,
-                 "num_heldout": n, "image_size": int(held.shape[1]), "workdir": workdir}
+                 "num_heldout": n, "image_size": int(held.shape[1]), "workdir": workdir,
+                 "seed": seed}
   return out
 
 
@@ -550,12 +569,18 @@ def main():
   os.makedirs(os.path.join(args.out, "figures"), exist_ok=True)  # Before the long work, not after.
   results_path = os.path.join(args.out, f"{pre}_results.json")
   results = json.load(open(results_path)) if os.path.exists(results_path) else {}
+  for n, c in results.get("curves", {}).items():  # Files before "workdir": its run in "runs".
+    c.setdefault("workdir", results.get("runs", {}).get(n))
+
+  def save():
+    with open(results_path, "w") as f:
+      json.dump(results, f, indent=1)
+
   if "curves" not in skip:
-    previous = {} if args.fresh else {  # Earlier files name the run directory in "runs".
-        n: {"workdir": results.get("runs", {}).get(n), **c}
-        for n, c in results.get("curves", {}).items()}
     results["curves"] = swd_curves({**runs, **ablations}, splits=args.split,
-                                   split_stride=args.split_stride, previous=previous)
+                                   split_stride=args.split_stride,
+                                   previous={} if args.fresh else results.get("curves"))
+    save()  # The scores, before the figures and inversions (which may fail).
   if "curves" in results and epoch_seconds:  # Also the stored curves, without rescoring them.
     retime(results["curves"], epoch_seconds)
   if "curves" in results and ("curves" not in skip or epoch_seconds):
@@ -583,8 +608,7 @@ def main():
           copy(p, args.out, f"{pre}_compare_{part}.png")
     results["compare"] = json.load(open([p for p in paths if p.endswith(".json")][0]))
   results["runs"] = {**runs, **ablations}
-  with open(results_path, "w") as f:
-    json.dump(results, f, indent=1)
+  save()
   if "curves" in results:
     print(markdown_curve_table(results["curves"], marks, by))
     if any(c.get("split") for c in results["curves"].values()):

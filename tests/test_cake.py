@@ -328,27 +328,99 @@ def test_cake_section_split_table_window_mean_and_retiming():
 
 def test_cake_section_reuses_the_stored_scores_of_the_same_checkpoints_only():
   section = _cake_section()
-  # Split-half checkpoints counted from the first: a resumed run keeps the earlier choices.
-  assert section.split_steps([10, 20, 30, 40, 50], 2) == [20, 40, 50]
-  assert section.split_steps([10, 20, 30, 40], 2) == [20, 40]
+  # Split-half checkpoints counted from the first: a resumed run keeps the earlier choices
+  # (and a finished run with an odd count the choices of the count from its last).
+  assert section.split_steps([10, 20, 30, 40, 50], 2) == [10, 30, 50]
+  assert section.split_steps([10, 20, 30, 40], 2) == [10, 30, 40]
   assert section.split_steps([10], 3) == [10]
-  earlier = section.split_steps([10, 20, 30], 2)
+  earlier = section.split_steps([10, 20, 30, 40], 2)
   assert set(earlier[:-1]) <= set(section.split_steps(list(range(10, 80, 10)), 2))
   draws = lambda v: [v + d for d in range(section.DRAWS)]
   split_floor = {"swd": [16.0, 17.0], "kid_z_x1e3": [-1.0, 2.0]}
-  prev = {"workdir": "runs/a", "step": [10, 20], "swd_ema_draws": [draws(1.0), draws(4.0)],
-          "swd_raw_draws": [draws(7.0), draws(9.0)], "floor_chunks": [28.0, 30.0],
-          "split_floor": split_floor, "split": [{"step": 20, "ratio": 2.0}]}
-  got = section.stored_scores(prev, "runs/a/", [28.0, 30.0], split_floor)
+  logged = {10: 62.5, 20: 130.0}  # Step -> its metrics record's time/process_s.
+  prev = {"workdir": "runs/a", "step": [10, 20], "process_s": [62.5, 130.0],
+          "swd_ema_draws": [draws(1.0), draws(4.0)], "swd_raw_draws": [draws(7.0), draws(9.0)],
+          "floor_chunks": [28.0, 30.0], "split_floor": split_floor, "seed": 0,
+          "split": [{"step": 20, "ratio": 2.0}]}
+  got = section.stored_scores(prev, "runs/a/", [28.0, 30.0], split_floor, logged)
   assert got == {10: {"swd_ema_draws": draws(1.0), "swd_raw_draws": draws(7.0)},
                  20: {"swd_ema_draws": draws(4.0), "swd_raw_draws": draws(9.0),
                       "split": {"step": 20, "ratio": 2.0}}}
-  # Another run directory, other held-out photos: nothing is reused.
-  assert section.stored_scores(prev, "runs/b", [28.0, 30.0], split_floor) == {}
-  assert section.stored_scores(prev, "runs/a", [28.0, 30.5], split_floor) == {}
+  # Another run directory, other held-out photos, another seed: nothing is reused.
+  assert section.stored_scores(prev, "runs/b", [28.0, 30.0], split_floor, logged) == {}
+  assert section.stored_scores(prev, "runs/a", [28.0, 30.5], split_floor, logged) == {}
+  assert section.stored_scores(prev, "runs/a", [28.0, 30.0], split_floor, logged, seed=1) == {}
   assert section.stored_scores(None, "runs/a", [28.0, 30.0]) == {}
+  # A step whose metrics record changed (the directory trained anew) is scored again.
+  assert set(section.stored_scores(prev, "runs/a", [28.0, 30.0], split_floor,
+                                   {10: 62.5, 20: 131.0})) == {10}
+  # Files written before "process_s": their minutes were process_s / 60, unless re-timed.
+  legacy = {k: v for k, v in prev.items() if k != "process_s"}
+  legacy["minutes"] = [62.5 / 60, 130.0 / 60]
+  assert set(section.stored_scores(legacy, "runs/a", [28.0, 30.0], split_floor, logged)) == {10, 20}
+  assert section.stored_scores({**legacy, "epoch_seconds": 1.0}, "runs/a", [28.0, 30.0],
+                               split_floor, logged) == {}
   # Other halvings: the held-out SWDs are reused, the split-half scores are not.
   other = {"swd": [16.0, 18.0], "kid_z_x1e3": [-1.0, 2.0]}
-  assert "split" not in section.stored_scores(prev, "runs/a", [28.0, 30.0], other)[20]
+  assert "split" not in section.stored_scores(prev, "runs/a", [28.0, 30.0], other, logged)[20]
   prev["swd_ema_draws"][0] = [1.0]  # Stored with another number of draws.
-  assert 10 not in section.stored_scores(prev, "runs/a", [28.0, 30.0], split_floor)
+  assert 10 not in section.stored_scores(prev, "runs/a", [28.0, 30.0], split_floor, logged)
+
+
+class _FakeRun:
+  """A scored run without training: `RunContext`'s surface that cake_section's scoring reads
+  (16x16 photos, checkpoints 0 / 10 / 20 / 30 whose samples depend on the step), recording
+  which checkpoints are restored, i.e. scored."""
+  restored = []
+  rng = np.random.default_rng(0)
+  photos = rng.integers(0, 256, (32, 16, 16, 3), dtype=np.uint8)
+
+  def __init__(self, workdir):
+    import ml_collections  # pylint: disable=g-import-not-at-top
+    from types import SimpleNamespace  # pylint: disable=g-import-not-at-top
+    self.config = ml_collections.ConfigDict({"data": {"holdout": 0.25}, "train": {"ema_decay": 0}})
+    self.dataset = SimpleNamespace(train={"image": self.photos[:24]},
+                                   test={"image": self.photos[24:]})
+    sample = lambda step, key, n: jax.random.uniform(key, (n, 16, 16, 3)) * (0.5 + step / 60)
+    self.family = SimpleNamespace(sample=sample)
+
+  def steps(self):
+    return [0, 10, 20, 30]
+
+  def restore(self, step):
+    from types import SimpleNamespace  # pylint: disable=g-import-not-at-top
+    self.restored.append(step)
+    return SimpleNamespace(model=step)
+
+
+def test_cake_section_scores_only_checkpoints_it_has_not_scored(tmp_path, monkeypatch, capsys):
+  from gm.commands import base, generic  # pylint: disable=g-import-not-at-top
+  section = _cake_section()
+  logs = {"run": [{"step": s, "epoch": s // 10, "time/process_s": s + 2.0,
+                   "time/session_s": float(s)} for s in (10, 20, 30)]}
+  monkeypatch.setattr(base, "RunContext", _FakeRun)
+  monkeypatch.setattr(generic, "read_metrics", lambda workdir: logs["run"])
+
+  (tmp_path / "a").mkdir()
+
+  def main(*flags):
+    _FakeRun.restored.clear()
+    monkeypatch.setattr(sys, "argv", [
+        "cake_section.py", "--runs", f"a={tmp_path / 'a'}", "--out", str(tmp_path), "--split", "2",
+        "--split_stride", "2", "--skip", "figures,inversion,copying", *flags])
+    section.main()
+    return json.load(open(tmp_path / "cake_results.json"))["curves"]["a"]
+
+  first = main()
+  assert _FakeRun.restored == [10, 20, 30] and [p["step"] for p in first["split"]] == [10, 30]
+  assert main() == first and _FakeRun.restored == []  # Nothing new: nothing scored again.
+  assert "3 of 3 checkpoints' held-out SWDs" in capsys.readouterr().out
+  assert main("--fresh") == first and _FakeRun.restored == [10, 20, 30]
+  logs["run"][1].update({"time/process_s": 21.5, "time/session_s": 19.5})  # Trained anew.
+  again = main()
+  assert _FakeRun.restored == [20] and again["swd_ema_draws"] == first["swd_ema_draws"]
+  logs["run"].append({"step": 40, "epoch": 4, "time/process_s": 5.0, "time/session_s": 3.0})
+  monkeypatch.setattr(_FakeRun, "steps", lambda self: [0, 10, 20, 30, 40])  # Resumed.
+  resumed = main()
+  assert _FakeRun.restored == [40] and [p["step"] for p in resumed["split"]] == [10, 30, 40]
+  assert resumed["minutes"][-1] == pytest.approx((32.0 + 5.0) / 60)  # Over the two processes.

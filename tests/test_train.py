@@ -199,13 +199,15 @@ def test_sigint_finishes_the_epoch_and_checkpoints_it(tmp_path):
 
 def test_run_seconds_sum_the_processes_of_a_resumed_run_in_old_logs_too():
   from gm.train.rundir import run_seconds  # pylint: disable=g-import-not-at-top
-  old = [{"time/process_s": 10.0}, {"time/process_s": 20.0},  # The first process.
-         {"time/process_s": 5.0}, {"time/process_s": 9.0},  # Resumed: the clock restarts.
+  times = lambda p, t: {"time/process_s": p, "time/session_s": t}
+  old = [times(10.0, 8.0), times(20.0, 18.0),  # The first process: 2 s of start-up.
+         times(5.0, 2.0), times(9.0, 6.0),  # Resumed: both clocks restart.
+         times(12.0, 9.5), times(30.0, 27.5),  # Resumed, neither clock below the last one's.
          {"epoch": 0}]  # A record without times.
-  assert run_seconds(old) == [10.0, 20.0, 25.0, 29.0, None]
+  assert run_seconds(old) == [10.0, 20.0, 25.0, 29.0, 41.0, 59.0, None]
   # A resume by this version after an old one: time/run_s goes on from the rebuilt sum.
-  mixed = old[:4] + [{"time/process_s": 4.0, "time/run_s": 33.0},
-                     {"time/process_s": 6.0}, {"time/process_s": 1.0, "time/run_s": 36.0}]
+  mixed = old[:4] + [{**times(4.0, 1.0), "time/run_s": 33.0}, times(6.0, 3.0),
+                     {**times(1.0, 0.5), "time/run_s": 36.0}]
   assert run_seconds(mixed)[4:] == [33.0, 35.0, 36.0]
 
 

@@ -267,22 +267,35 @@ def read_metrics(workdir: str):
 def run_seconds(records: Sequence[dict]) -> List[Optional[float]]:
   """Per record, the run's wall-clock seconds up to it over every process that trained it.
 
-  `time/run_s` where logged. Older logs have only `time/process_s`, which restarts with each
-  process (a resumed run): there a drop marks a new process, and the sum is the earlier
-  processes' last kept values plus the current one. None for a record with neither.
+  `time/run_s` where logged. Older logs have only `time/process_s` and `time/session_s`, which
+  restart with each process (a resumed run): there a new process shows as a drop of either, or
+  as a change of their difference (the process's start-up time, constant within a process),
+  and the sum is the earlier processes' last kept values plus the current one. Either way the
+  time an earlier process spent after its last kept record (writing its last checkpoint,
+  epochs that a kill discarded) is not counted. None for a record with neither.
   """
-  out, base, prev = [], 0.0, None
+  out, base, prev = [], 0.0, None  # prev: (process_s, session_s) of the last timed record.
   for r in records:
-    p = r.get("time/process_s")
+    p, t = r.get("time/process_s"), r.get("time/session_s")
     if "time/run_s" in r:
       out.append(float(r["time/run_s"]))
-      base, prev = (out[-1] - p, p) if p is not None else (out[-1], None)
+      base, prev = (out[-1] - p, (p, t)) if p is not None else (out[-1], None)
       continue
     if p is None:
       out.append(None)
       continue
-    if prev is not None and p < prev:  # A new process: the earlier ones' time is behind it.
-      base += prev
-    prev = p
+    if prev is not None and _new_process(prev, (p, t)):
+      base += prev[0]  # The earlier processes' time is behind this one.
+    prev = (p, t)
     out.append(base + p)
   return out
+
+
+def _new_process(before, now) -> bool:
+  """Whether two (process_s, session_s) pairs of consecutive records come from two processes."""
+  (p0, t0), (p1, t1) = before, now
+  if p1 < p0:
+    return True
+  if t0 is None or t1 is None:
+    return False
+  return t1 < t0 or abs((p1 - t1) - (p0 - t0)) > 0.05  # Start-up times differ by much more.
