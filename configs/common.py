@@ -116,8 +116,8 @@ def gan() -> ml_collections.ConfigDict:
   c.health.d_win_epochs = 5        # D "wins" this many epochs in a row ->
   c.health.d_win_loss = 0.01       #   D loss below this, or D(x) > 0.99 and D(G(z)) < 0.01
   c.health.collapse_ratio = 0.2    # sample spread (test/fake_std) below this x test/real_std
-  c.health.degrade_evals = 3       # quality score worse at this many scored checkpoints in a row
-  c.health.degrade_margin = 0.1    #   and worse than the run's best by more than this (relative)
+  c.health.degrade_evals = 3       # quality score's running median over this many checkpoints
+  c.health.degrade_margin = 0.1    #   worse than its best running median by more than this
   c.eval.score_every = 0
   # Image folders: a local FID-Inception weights file (.npz; gm/metrics/inception.py) adds the
   # Fréchet Inception distance (quality/fid) to the sliced Wasserstein distance. '' = no FID.

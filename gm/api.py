@@ -6,6 +6,7 @@
   targets, names = run.targets(index="test:0", image="skimage:chelsea")
   result = run.invert(targets, optimizer="adam", lr=0.1, steps=300, restarts=8)
   scores = run.score()                          # eval.py gan-score's numbers, one checkpoint
+  warnings = run.health()                       # eval.py health: [(epoch, warning)]
   gm.fit(gm.load_config("configs/cake_fast.py:smoke", ["data.dir=photos"]), "runs/try")
 
 `Run` is the object every `eval.py` command receives: the commands call these methods,
@@ -112,6 +113,14 @@ class Run(RunContext):
                                judge=judge)
     (record,) = result.pop("scores")
     return {**result, "scores": {k: v for k, v in record.items() if k != "step"}}
+
+  def health(self, scores: str = "") -> List[Tuple[Any, str]]:
+    """`eval.py health`: [(epoch, warning)], the health warnings the current rules give over
+    metrics.jsonl (GAN runs); `scores`: a `gan-score --all` history (gan_score_history.json)
+    whose scores replace the logged quality scores at the same steps."""
+    from gm.commands.gan import health_warnings  # pylint: disable=g-import-not-at-top
+    self.require("gan")
+    return health_warnings(self, scores)
 
 
 def load_run(workdir: str, step: Union[str, int] = "latest", raw: bool = False) -> Run:

@@ -280,6 +280,60 @@ def test_resume_is_bitwise_exact(tmp_path):
   assert trees_equal(straight.model, resumed.model) and int(resumed.step) == int(straight.step)
 
 
+def test_training_scores_draw_the_same_generator_inputs_at_every_checkpoint(tmp_path, monkeypatch):
+  """Common random numbers: a change of the logged score is the generator's, not the draw's
+  (`health.degrading` compares these scores across checkpoints)."""
+  keys = []
+  monkeypatch.setattr(loop, "_scores", lambda family, model, judge, key, *rest: keys.append(
+      np.asarray(key)) or {})
+  c = _tiny("gan_mlp_mnist", num_epochs=2, batch_size=64)
+  c.eval.score_every = 1  # The builtin judge.
+  loop.train_and_evaluate(c, str(tmp_path / "run"))
+  assert len(keys) == 2 and all((k == keys[0]).all() for k in keys)
+
+
+def test_eval_health_replays_the_rules_over_a_log_or_a_gan_score_history(tmp_path, capsys,
+                                                                      caplog):
+  from eval import parser, run  # pylint: disable=g-import-not-at-top
+  from gm.errors import UserError  # pylint: disable=g-import-not-at-top
+  c = _tiny("gan_mlp_mnist", num_epochs=2, batch_size=64)
+  c.health.degrade_evals = 1  # Median of one score: the last one against the best before it.
+  wd = str(tmp_path / "run")
+  with caplog.at_level("WARNING", logger="gm"):
+    loop.train_and_evaluate(c, wd)
+  logged = [r.getMessage() for r in caplog.records if "epoch" in r.getMessage()]
+  steps = [json.loads(line)["step"] for line in open(os.path.join(wd, "metrics.jsonl"))]
+  scores = tmp_path / "gan_score_history.json"
+  scores.write_text(json.dumps({"scores": [{"step": steps[0], "frechet": 10.0},
+                                           {"step": steps[1], "frechet": 12.5}]}))
+  health = lambda *flags: run(parser().parse_args(["health", "--workdir", wd, *flags]))
+  health()  # The same warnings as training logged (this tiny run's samples collapse).
+  out = capsys.readouterr().out.splitlines()
+  assert logged and out[:len(logged)] == logged and "collapsed" in logged[0]
+  assert out[len(logged)].startswith(f"{len(logged)} warnings over 2 records")
+  health("--scores", str(scores))  # 12.5 is 25% worse than 10.
+  out = capsys.readouterr().out
+  assert ("epoch 2: the run is degrading: judge/frechet's median over the last 1 scored "
+          "checkpoints (12.5) is 12.5, 25% worse than its best median 10") in out
+  assert "(2 of the 2 records scored)" in out
+  written = json.load(open(os.path.join(wd, "eval", "health_gan_score_history.json")))
+  assert json.load(open(os.path.join(wd, "eval", "health.json")))["scores_from"] == "metrics.jsonl"
+  assert [w["epoch"] for w in written["warnings"]] == [2] * (len(logged) + 1)
+  assert written["rules"]["degrade_evals"] == 1
+  import gm  # pylint: disable=g-import-not-at-top
+  assert gm.load_run(wd).health(str(scores)) == [(w["epoch"], w["warning"])
+                                                 for w in written["warnings"]]  # = the Python API
+  for bad, match in ((tmp_path / "none.json", "No such file"), (wd + "/config.json", "'scores'")):
+    with pytest.raises(UserError, match=match):
+      health("--scores", str(bad))
+  scores.write_text(json.dumps({"scores": [{"step": 10 ** 6, "frechet": 1.0}]}))
+  with pytest.raises(UserError, match="none of its steps"):
+    health("--scores", str(scores))
+  scores.write_text(json.dumps({"scores": [{"step": steps[0], "frechet": float("nan")}]}))
+  with pytest.raises(UserError, match=f"frechet is not finite at step {steps[0]}"):
+    health("--scores", str(scores))
+
+
 def test_conditional_gan_trains_scores_and_draws_its_plots(tmp_path, judge_dir, capsys,
                                                           monkeypatch):
   from eval import parser, run  # pylint: disable=g-import-not-at-top

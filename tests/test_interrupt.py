@@ -179,23 +179,48 @@ def test_gan_eval_measures_the_spread_of_samples():
   assert float(family.eval_step(flat, batch, jax.random.PRNGKey(1))["fake_std"][0]) < 1e-6
 
 
-def test_gan_health_warns_when_the_quality_score_keeps_worsening():
+def test_gan_health_warns_when_the_quality_score_drifts_worse():
+  """The running median of 3 scored checkpoints >10% worse than its best: a lasting rise is
+  caught through a dip; one bad score, a plateau, or a growing run's new stage is not."""
   from gm.train import health  # pylint: disable=g-import-not-at-top
   c = _config()
   c.health.degrade_evals, c.health.degrade_margin = 3, 0.1
   train_only = {"epoch": 0, "train/d_loss": 0.7}
-  swds = [40.0, 30.0, 31.0, 32.0, 34.0]  # best 30 at epoch 20, then worse three times in a row
-  history = []
-  for i, v in enumerate(swds, 1):
-    history += [dict(train_only, epoch=10 * i - 5), {"epoch": 10 * i, "quality/swd": v}]
+
+  def run(swds, key="quality/swd", res=None, alpha=None):
+    history = []
+    for i, v in enumerate(swds, 1):
+      stage = {} if res is None else {"train/grow_res": res[i - 1],
+                                      "train/grow_alpha": 1.0 if alpha is None else alpha[i - 1]}
+      history += [dict(train_only, epoch=10 * i - 5, **stage),
+                  {"epoch": 10 * i, key: v, **stage}]
+    return history
+
+  # Medians 35, 34, 35, 39, 39, 41: 41 is 21% worse than 34, though 43 -> 38 was a dip.
+  history = run([50, 34, 35, 34, 39, 43, 38, 41])
   (w,) = health.warnings(c, history)
-  assert "degrading" in w and "30 -> 31 -> 32 -> 34" in w and "epoch 20" in w
+  assert "degrading" in w and "(43 -> 38 -> 41) is 41, 21% worse than its best median 34" in w
+  assert "(the best score: epoch 20's 34; `eval.py --step best`" in w
+  assert health.warnings(c, history[:-2]) != []  # 39, 43, 38: median 39, 15% worse
+  assert health.warnings(c, history[:-6]) == []  # 35, 34, 39: median 35
   assert health.warnings(c, history + [train_only]) == []  # only at a scored checkpoint
-  assert health.warnings(c, history[:-1] + [{"epoch": 50, "quality/swd": 32.5}]) == []  # within 10%
-  assert health.warnings(c, history[:-1] + [{"epoch": 50, "quality/swd": 31.5}]) == []  # not rising
-  # Larger-is-better scores worsen downwards.
-  up = [{"epoch": i, "judge/acc": v} for i, v in enumerate([0.9, 0.95, 0.8, 0.7, 0.6])]
-  (w,) = health.warnings(c, up, ("judge/acc", "max"))
-  assert "0.95 -> 0.8 -> 0.7 -> 0.6" in w
+  assert health.warnings(c, run([50, 34, 35, 34, 60])) == []  # one bad score: median 35
+  assert health.warnings(c, run([50, 34, 35, 34, 37, 36, 37])) == []  # median 37: within 10%
+  # Larger-is-better scores worsen downwards: medians .95 ... .85, .8.
+  (w,) = health.warnings(c, run([0.9, 0.95, 0.96, 0.95, 0.8, 0.85, 0.8], "judge/acc"),
+                         ("judge/acc", "max"))
+  assert "(0.8 -> 0.85 -> 0.8) is 0.8, 16% worse than its best median 0.95" in w
+  # A growing run's 64 px stage starts worse than the 32 px stage ended: compared within it.
+  swds, res = [50, 34, 35, 34, 60, 66, 70, 58, 50, 45], [32] * 4 + [64] * 6
+  assert health.warnings(c, run(swds[:7])) != []  # across the stages: 66 vs 34
+  assert all(health.warnings(c, run(swds[:k], res=res)) == [] for k in range(5, 11))
+  (w,) = health.warnings(c, run(swds + [55, 60, 62], res=res + [64] * 3))  # 60 vs 50 in-stage
+  assert "is 60, 20% worse than its best median 50" in w and "epoch 100's 45" in w
+  # Not while a stage fades in (alpha < 1), and the fade is not part of the stage after it.
+  fading = [1.0] * 4 + [0.3, 0.6, 0.9] + [1.0] * 6
+  assert health.warnings(c, run(swds[:7], res=res[:7], alpha=fading)) == []
+  assert health.warnings(c, run(swds + [55, 60, 62], res=res + [64] * 3, alpha=fading)) != []
+  (w,) = health.warnings(c, run([9, 0, 0, 0, 5, 6], "judge/x"), ("judge/x", "min"))
+  assert "(0 -> 5 -> 6) is 5, worse than its best median 0;" in w  # No percentage of 0.
   c.health.degrade_evals = 0
   assert health.warnings(c, history) == []

@@ -14,6 +14,8 @@ from gm.errors import UserError
 from gm.judge import load_judge
 from gm.metrics import image_set_scores, random_cnn, sample_scores
 from gm.metrics.scores import FOLDER_MAX_REAL, FOLDER_MIN_SAMPLES
+from gm.train import health as health_lib
+from gm.train.rundir import read_metrics
 
 
 def _conditional(ctx) -> bool:
@@ -161,6 +163,85 @@ def score_checkpoints(ctx, steps, num: int, seed: int = 0, reference: str = "", 
   if reference:
     result["reference"] = os.path.abspath(reference)
   return result
+
+
+@command("health", "the health warnings (winning discriminator, collapse, degrading run) that "
+         "the current rules give over the run's metrics.jsonl, epoch by epoch: for a run trained "
+         "before a rule changed; with --scores the degrading rule reads a `gan-score --all` "
+         "history instead of the logged scores (`--step best` still picks by the logged ones); "
+         "prints them and writes eval/health.json (health_<scores file>.json)",
+         ("gan",),
+         lambda p: p.add_argument("--scores", default="",
+                                  help="a gan_score_history.json (`gan-score --all`): its scores "
+                                  "replace the logged ones at the same steps"))
+def health(ctx, args):
+  key = ctx.family.best_metric[0]
+  found, records = ctx.health(args.scores), len(read_metrics(ctx.workdir))  # `gm.api.Run.health`
+  for epoch, warning in found:
+    print(f"epoch {epoch}: {warning}")
+  epochs = [e for e, _ in found]
+  source = "metrics.jsonl"
+  if args.scores:
+    scored = sum(r.get("step") in _read_scores(args.scores, key)
+                 for r in read_metrics(ctx.workdir))
+    source = f"{args.scores} ({scored} of the {records} records scored)"
+  print(f"{len(found)} warnings over {records} records" + (
+      f" (epochs {epochs[0]} to {epochs[-1]})" if found else "") + f"; score {key} from {source}")
+  name = "health" + (f"_{_safe_name(os.path.splitext(args.scores)[0])}" if args.scores else "")
+  return [write_json(os.path.join(ctx.out_dir, f"{name}.json"), {
+      "rules": ctx.config.health.to_dict(), "score": key,
+      "scores_from": os.path.abspath(args.scores) if args.scores else "metrics.jsonl",
+      "warnings": [{"epoch": e, "warning": w} for e, w in found]})]
+
+
+def health_warnings(ctx, scores: str = ""):
+  """[(epoch, warning)]: the run's health warnings under the current rules, replayed over
+  metrics.jsonl; `scores`: a gan-score history whose scores replace the logged ones."""
+  if "health" not in ctx.config:
+    raise UserError(f"{ctx.workdir}'s config.json has no health rules (trained before they "
+                    "existed); nothing to replay")
+  key, mode = ctx.family.best_metric
+  records = read_metrics(ctx.workdir)
+  if scores:
+    records = _with_scores(records, key, scores)
+  return health_lib.replay(ctx.config, records, (key, mode))
+
+
+def _read_scores(path: str, key: str):
+  """{step: score} of a gan-score history's `key` (quality/swd -> its 'swd'), one-line errors."""
+  name = key.split("/")[-1]  # quality/swd -> swd, judge/frechet -> frechet
+  try:
+    with open(path, encoding="utf-8") as f:
+      scores = {int(s["step"]): float(s[name]) for s in json.load(f)["scores"]}
+  except OSError as e:
+    raise UserError(f"--scores {path}: {e.strerror}; pass the gan_score_history.json that "
+                    "`eval.py gan-score --all` wrote under <workdir>/eval/") from None
+  except (ValueError, KeyError, TypeError) as e:
+    raise UserError(f"--scores {path}: not a gan-score history with a {name!r} per step "
+                    f"({type(e).__name__}: {e}); pass the gan_score_history.json that "
+                    "`eval.py gan-score --all` wrote") from None
+  bad = [step for step, v in scores.items() if not np.isfinite(v)]
+  if bad:
+    raise UserError(f"--scores {path}: {name} is not finite at step {bad[0]}; score that "
+                    "checkpoint again or leave it out of the file")
+  return scores
+
+
+def _with_scores(records, key: str, path: str):
+  """The records with `key` taken from a gan-score history's scores at the same steps (and
+  dropped elsewhere)."""
+  scores = _read_scores(path, key)
+  steps = {r.get("step") for r in records}
+  if not steps & set(scores):
+    raise UserError(f"--scores {path}: none of its steps is in this run's metrics.jsonl; pass "
+                    "the history of this run")
+  out = []
+  for r in records:
+    r = {k: v for k, v in r.items() if k != key}
+    if r.get("step") in scores:
+      r[key] = scores[r["step"]]
+    out.append(r)
+  return out
 
 
 @command("minimax", "the course notebook's exercise: alternating gradient steps on f(x, y) = x*y; prints "

@@ -8,6 +8,7 @@ goes on after a warning.
 from typing import Any, Dict, List, Sequence, Tuple
 
 import ml_collections
+import numpy as np
 
 from gm.losses import gan as gan_losses
 
@@ -57,24 +58,50 @@ def collapse(h: ml_collections.ConfigDict, history: Sequence[Record]) -> List[st
 
 def degrading(h: ml_collections.ConfigDict, history: Sequence[Record], key: str,
               mode: str = "min") -> List[str]:
-  """The quality score `key` worse at each of the last `h.degrade_evals` scored checkpoints than
-  at the one before, and the last worse than the run's best by more than `h.degrade_margin`
-  (relative). Checked only when the newest record carries the score: one warning per checkpoint."""
+  """The quality score `key` drifting worse: its running median over the last
+  `h.degrade_evals` scored checkpoints worse by more than `h.degrade_margin` (relative) than
+  the best running median before it.
+
+  A median of a few checkpoints rides out one lucky or unlucky score, so a rise that lasts
+  is caught even when a dip interrupts it, and one bad score alone is not. A growing run
+  (`train/grow_res`, `train/grow_alpha` logged) is compared within its current resolution
+  stage and not checked while a stage fades in: the fade-in worsens the score by design.
+  Checked only when the newest record carries the score: one warning per checkpoint while
+  the drift lasts.
+  """
   n = h.degrade_evals
   if not n or not history or key not in history[-1]:
     return []
-  scored = [(r.get("epoch"), r[key]) for r in history if key in r]
+  scored, stage = [], None
+  for r in history:
+    res, alpha = r.get("train/grow_res"), r.get("train/grow_alpha")
+    if res is not None:  # Growing: a stage is a resolution after its fade-in.
+      stage = (res, alpha is None or alpha >= 1.0)
+    if key in r:
+      scored.append((stage, r.get("epoch", r.get("step")), r[key]))
+  if stage is not None and not stage[1]:
+    return []  # Fading in.
+  scored = [(e, v) for s, e, v in scored if s == stage]
   if len(scored) < n + 1:
     return []
   sign = 1.0 if mode == "min" else -1.0  # sign * value: larger is worse.
-  tail = [v for _, v in scored[-(n + 1):]]
-  if not all(sign * b > sign * a for a, b in zip(tail, tail[1:])):
+  values = [v for _, v in scored]
+  medians = [float(np.median(values[i - n + 1:i + 1])) for i in range(n - 1, len(values))]
+  now, best = medians[-1], min(medians[:-1], key=lambda m: sign * m)
+  if sign * (now - best) <= h.degrade_margin * abs(best):
     return []
-  best_epoch, best = min(scored, key=lambda ev: sign * ev[1])
-  last = tail[-1]
-  if abs(last - best) <= h.degrade_margin * abs(best):
-    return []
-  trend = " -> ".join(f"{v:.4g}" for v in tail)
-  return [f"the run is degrading: {key} worse at {n} checkpoints in a row ({trend}; best "
-          f"{best:.4g} at epoch {best_epoch}); look at the samples, `--step best` picks epoch "
-          f"{best_epoch}'s checkpoint"]
+  best_epoch, best_score = min(scored, key=lambda ev: sign * ev[1])
+  worse = f"{100 * abs(now - best) / abs(best):.0f}% " if best else ""
+  trend = " -> ".join(f"{v:.4g}" for v in values[-n:])
+  return [f"the run is degrading: {key}'s median over the last {n} scored checkpoints "
+          f"({trend}) is {now:.4g}, {worse}worse than its best median {best:.4g}; look at the "
+          f"samples (the best score: epoch {best_epoch}'s {best_score:.4g}; `eval.py --step best` "
+          "picks the run's best scored checkpoint)"]
+
+
+def replay(config: ml_collections.ConfigDict, history: Sequence[Record],
+           score: Tuple[str, str] = ("quality/swd", "min")) -> List[Tuple[Any, str]]:
+  """The warnings training would log over these records with the current rules, epoch by
+  epoch: [(epoch, warning)] (`eval.py health`)."""
+  return [(r.get("epoch"), w) for i, r in enumerate(history)
+          for w in warnings(config, history[:i + 1], score)]

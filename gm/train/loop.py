@@ -173,6 +173,8 @@ def _train(config, workdir, dataset, mesh, per_step, rollback) -> RunState:
              sharding.DATA_AXIS)
   monitor = rundir.load_monitor_inputs(family, workdir, monitor_key, dataset.test, write=primary)
   eval_key, judge_key = jax.random.split(jax.random.PRNGKey(config.seed + 1))
+  # judge_key is the same at every scored checkpoint (as `gan-score`'s): the same generator
+  # inputs each time, so a change of score is the generator's, not the draw's.
   score_every = config.eval.score_every
   judge = (judge_lib.load_judge(config.eval.judge)  # Fail before training.
            if score_every and sample_scores.needs_judge(family) else None)
@@ -214,8 +216,7 @@ def _train(config, workdir, dataset, mesh, per_step, rollback) -> RunState:
         record.update({f"test/{k}": v for k, v in
                        programs.evaluate(run.model, jax.random.fold_in(eval_key, epoch)).items()})
       if not bad and score_every and (epoch % score_every == 0 or epoch == tc.num_epochs):
-        record.update(_scores(family, run.model, judge, jax.random.fold_in(judge_key, epoch),
-                              dataset.test, inception))
+        record.update(_scores(family, run.model, judge, judge_key, dataset.test, inception))
       bad = bad or divergence.nonfinite(record)
       if bad:
         where = rollback.diverged(bad, epoch, ckpt.latest_step())  # Raises unless rolling back.
@@ -226,7 +227,8 @@ def _train(config, workdir, dataset, mesh, per_step, rollback) -> RunState:
                     rollback.lr_scale, rollback.rollbacks, rollback.max_rollbacks)
         bar.close()
         bar = progress_bar(epoch)
-        history.clear()
+        history[:] = (rundir.read_metrics(workdir) if primary and os.path.exists(
+            os.path.join(workdir, "metrics.jsonl")) else [])  # As kept: up to the restored step.
         continue
       if rollback.lr_scale != 1.0:
         record["train/lr_scale"] = rollback.lr_scale
