@@ -14,7 +14,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from gm.train.rundir import read_metrics
+from gm.train.rundir import read_metrics, run_seconds
 
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 RUNS_BEGIN, RUNS_END = "<!-- results-runs:begin -->", "<!-- results-runs:end -->"
@@ -81,12 +81,22 @@ def read_gan(workdir: str, step: int, stem: str = "gan_score") -> dict:
 
 
 def read_swd(workdir: str, step: int) -> dict:
-  """Photo runs: held-out SWD x1e3, mean of `gan-score` draws 0, 1, 2, and the real floor."""
+  """Photo runs: held-out SWD x1e3, mean of `gan-score` draws 0, 1, 2, the real floor, and the
+  wall-clock minutes of training up to `step` over every process that trained it."""
   draws = [_json(workdir, f"gan_score{f'_seed{d}' if d else ''}_step{step}.json") for d in range(3)]
   swd = [d["scores"][0]["swd"] for d in draws]
   floor = next(v for k, v in draws[0].items() if k.startswith("real_"))  # real_train_vs_test
   return {"swd": float(np.mean(swd)), "swd_draws": swd, "floor_swd": floor["swd"],
-          "minutes": read_metrics(workdir)[-1]["time/session_s"] / 60}
+          "minutes": _minutes_to(workdir, step)}
+
+
+def _minutes_to(workdir: str, step: int) -> Optional[float]:
+  """Training minutes from process start up to the last metrics record at or before `step`,
+  summed over resumed processes (None if no record there is timed)."""
+  records = read_metrics(workdir)
+  timed = [(r["step"], sec) for r, sec in zip(records, run_seconds(records))
+           if sec is not None and r.get("step", -1) <= step]
+  return timed[-1][1] / 60 if timed else None
 
 
 def read_invert(workdir: str, step: int) -> dict:

@@ -162,3 +162,21 @@ def test_an_eval_output_counts_as_done_only_when_this_script_wrote_it(tmp_path):
   assert not reproduce.evaluated(str(out), cmd)
   reproduce.stamp(str(out), cmd)
   assert reproduce.evaluated(str(out), cmd)
+
+
+def test_photo_rows_time_a_resumed_run_over_every_process_up_to_the_scored_step(tmp_path):
+  workdir = tmp_path / "run"
+  (workdir / "eval").mkdir(parents=True)
+  # Two processes: the second restarts process_s / session_s (no time/run_s: an older log).
+  records = [{"step": 10, "epoch": 1, "time/process_s": 60.0, "time/session_s": 50.0},
+             {"step": 20, "epoch": 2, "time/process_s": 120.0, "time/session_s": 110.0},
+             {"step": 30, "epoch": 3, "time/process_s": 70.0, "time/session_s": 55.0},
+             {"step": 40, "epoch": 4, "time/process_s": 130.0, "time/session_s": 115.0}]
+  (workdir / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+  for d, value in enumerate((30.0, 32.0, 34.0)):
+    name = f"gan_score{f'_seed{d}' if d else ''}_step30.json"
+    (workdir / "eval" / name).write_text(json.dumps(
+        {"scores": [{"step": 30, "swd": value}], "real_train_vs_test": {"swd": 28.0}}))
+  got = results.read_swd(str(workdir), 30)
+  assert got["swd"] == pytest.approx(32.0) and got["floor_swd"] == 28.0
+  assert got["minutes"] == pytest.approx((120.0 + 70.0) / 60)  # Not the last record's 115 s.
