@@ -94,9 +94,9 @@ def _minutes_to(workdir: str, step: int) -> Optional[float]:
   """Training minutes from process start up to the last metrics record at or before `step`,
   summed over resumed processes (None if no record there is timed)."""
   records = read_metrics(workdir)
-  timed = [(r["step"], sec) for r, sec in zip(records, run_seconds(records))
+  timed = [sec for r, sec in zip(records, run_seconds(records))
            if sec is not None and r.get("step", -1) <= step]
-  return timed[-1][1] / 60 if timed else None
+  return timed[-1] / 60 if timed else None
 
 
 def read_invert(workdir: str, step: int) -> dict:
