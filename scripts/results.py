@@ -219,7 +219,7 @@ ROWS: Tuple[Row, ...] = (
         "held-out SWD ×10³ at 64 px, as above (floor {floor_swd:.1f})", "(8)",
         ("--config", "configs/cake_grow.py", "--config.data.dir={photos}",
          "--config.train.num_epochs=1450"), _gan_scores(), _SWD_OUT, read_swd, (("swd", ".1f"),),
-        cost="92 min", costly=True, needs=("photos",)),
+        cost="101 min", costly=True, needs=("photos",)),
 )
 
 
