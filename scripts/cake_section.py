@@ -182,7 +182,7 @@ def swd_curves(runs: Dict[str, str], seed: int = 0, splits: int = 0,
   from gm.commands.generic import read_metrics  # pylint: disable=g-import-not-at-top
   from gm.data import to_float  # pylint: disable=g-import-not-at-top
   from gm.metrics.swd import swd  # pylint: disable=g-import-not-at-top
-  from gm.train.rundir import run_seconds  # pylint: disable=g-import-not-at-top
+  from gm.train.rundir import run_minutes  # pylint: disable=g-import-not-at-top
   import jax  # pylint: disable=g-import-not-at-top
   out = {}
   for name, workdir in runs.items():
@@ -190,8 +190,7 @@ def swd_curves(runs: Dict[str, str], seed: int = 0, splits: int = 0,
     if not ctx.config.data.holdout:
       raise SystemExit(f"{workdir} holds out no photos (data.holdout); it cannot be scored")
     records = read_metrics(workdir)
-    minutes = {r["step"]: sec / 60 for r, sec in zip(records, run_seconds(records))
-               if sec is not None}  # From process start, summed over the resumed processes.
+    minutes = run_minutes(records)  # From process start, summed over the resumed processes.
     logged = {r["step"]: r["time/process_s"] for r in records if "time/process_s" in r}
     epochs = {r["step"]: r["epoch"] for r in records if "epoch" in r}
     held = np.asarray(to_float(ctx.dataset.test["image"]))

@@ -14,7 +14,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from gm.train.rundir import read_metrics, run_seconds
+from gm.train.rundir import read_metrics, run_minutes
 
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 RUNS_BEGIN, RUNS_END = "<!-- results-runs:begin -->", "<!-- results-runs:end -->"
@@ -93,10 +93,9 @@ def read_swd(workdir: str, step: int) -> dict:
 def _minutes_to(workdir: str, step: int) -> Optional[float]:
   """Training minutes from process start up to the last metrics record at or before `step`,
   summed over resumed processes (None if no record there is timed)."""
-  records = read_metrics(workdir)
-  timed = [sec for r, sec in zip(records, run_seconds(records))
-           if sec is not None and r.get("step", -1) <= step]
-  return timed[-1] / 60 if timed else None
+  minutes = run_minutes(read_metrics(workdir))
+  before = [s for s in minutes if s <= step]
+  return minutes[max(before)] if before else None
 
 
 def read_invert(workdir: str, step: int) -> dict:

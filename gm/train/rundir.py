@@ -291,6 +291,13 @@ def run_seconds(records: Sequence[dict]) -> List[Optional[float]]:
   return out
 
 
+def run_minutes(records: Sequence[dict]) -> Dict[int, float]:
+  """Step -> the run's wall-clock minutes up to that record (`run_seconds`), for the timed
+  records."""
+  return {r["step"]: sec / 60 for r, sec in zip(records, run_seconds(records))
+          if sec is not None and "step" in r}
+
+
 def _new_process(before, now) -> bool:
   """Whether two (process_s, session_s) pairs of consecutive records come from two processes."""
   (p0, t0), (p1, t1) = before, now
